@@ -1,0 +1,109 @@
+package backup
+
+import (
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestGCKeepsNewest takes real snapshots, then checks that GC keeps exactly
+// the newest ones, removes old data with its manifest, spares an object
+// still being written, and removes stale uncommitted data.
+func TestGCKeepsNewest(t *testing.T) {
+	_, c := startEtcd(t, t.TempDir())
+	store, root := newFileStore(t)
+	ctx := context.Background()
+	var taken []Manifest
+	for i := range 5 {
+		if _, err := c.Put(ctx, key(i), "v"); err != nil {
+			t.Fatal(err)
+		}
+		m, err := TakeFull(ctx, c, store, Encryption{}, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		taken = append(taken, m)
+	}
+
+	// An upload in flight: half written when GC runs.
+	pr, pw := io.Pipe()
+	putDone := make(chan error, 1)
+	inFlight := Root + "/data/full-in-flight.zst"
+	go func() { putDone <- store.Put(ctx, inFlight, pr) }()
+	if _, err := pw.Write([]byte(strings.Repeat("x", 1<<16))); err != nil {
+		t.Fatal(err)
+	}
+	// A stale orphan, as an interrupted commit leaves it.
+	orphan := Root + "/data/full-20200101T000000.000Z-deadbeef.zst"
+	if err := store.Put(ctx, orphan, strings.NewReader("orphan")); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-2 * OrphanGrace)
+	if err := os.Chtimes(filepath.Join(root, orphan), old, old); err != nil {
+		t.Fatal(err)
+	}
+	// A fresh orphan: maybe a backup being committed right now.
+	fresh := Root + "/data/full-20991231T000000.000Z-cafef00d.zst"
+	if err := store.Put(ctx, fresh, strings.NewReader("fresh")); err != nil {
+		t.Fatal(err)
+	}
+
+	cat, err := ReadCatalog(ctx, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range cat.Data {
+		if o.Key == inFlight {
+			t.Fatal("an object still being written is listed")
+		}
+	}
+
+	res, err := CollectGarbage(ctx, store, 3, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Backups) != 2 || len(res.Orphans) != 1 || res.Orphans[0] != orphan {
+		t.Fatalf("GC removed %d backups and orphans %v; want 2 backups and %s", len(res.Backups), res.Orphans, orphan)
+	}
+	cat, err = ReadCatalog(ctx, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fulls := cat.Fulls()
+	if len(fulls) != 3 {
+		t.Fatalf("%d full snapshots left, want 3", len(fulls))
+	}
+	for i, e := range fulls {
+		if want := taken[2+i].Name().String(); e.Key != want {
+			t.Errorf("kept %s, want %s", e.Key, want)
+		}
+	}
+	for _, m := range taken[:2] {
+		if _, err := os.Stat(filepath.Join(root, m.Data)); !os.IsNotExist(err) {
+			t.Errorf("data of removed backup %s is still there", m.Data)
+		}
+	}
+	for _, m := range taken[2:] {
+		if _, err := os.Stat(filepath.Join(root, m.Data)); err != nil {
+			t.Errorf("data of kept backup: %v", err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(root, fresh)); err != nil {
+		t.Errorf("fresh uncommitted data was removed: %v", err)
+	}
+
+	pw.Close()
+	if err := <-putDone; err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(root, inFlight)); err != nil {
+		t.Errorf("the upload in flight did not survive GC: %v", err)
+	}
+	if _, err := CollectGarbage(ctx, store, 0, time.Now()); err == nil {
+		t.Error("GC keeping 0 backups was accepted")
+	}
+}

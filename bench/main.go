@@ -1,0 +1,318 @@
+// Command bench measures a full snapshot of a large etcd into the file store,
+// beside two baselines measured in the same run: etcd's snapshot stream
+// copied to io.Discard, and copied to a plain local file.
+//
+//	go run ./bench -db-size 1GiB
+//
+// Each mode runs in a child process of its own, so its peak RSS is its own.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"math"
+	mrand "math/rand/v2"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/server/v3/embed"
+
+	"etcdbrctl/backup"
+	"etcdbrctl/providers/file"
+)
+
+func main() {
+	var (
+		mode     = flag.String("mode", "", "internal: run one measured mode in this process")
+		endpoint = flag.String("endpoint", "", "internal: etcd client URL for -mode")
+		out      = flag.String("out", "", "internal: output directory for -mode")
+		size     = flag.String("db-size", "1GiB", "database size to fill etcd with")
+		rounds   = flag.Int("rounds", 2, "times each mode runs; the best time counts")
+	)
+	flag.Parse()
+	if *mode != "" {
+		if err := measure(*mode, *endpoint, *out); err != nil {
+			log.Fatalf("%s: %v", *mode, err)
+		}
+		return
+	}
+	bytes, err := parseSize(*size)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := compare(bytes, *rounds); err != nil {
+		log.Fatal(err)
+	}
+}
+
+func parseSize(s string) (int64, error) {
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"", 1}}
+	for _, u := range units {
+		if num, ok := strings.CutSuffix(s, u.suffix); ok {
+			n, err := strconv.ParseFloat(num, 64)
+			if err != nil {
+				return 0, fmt.Errorf("-db-size %q: %w", s, err)
+			}
+			return int64(n * float64(u.mult)), nil
+		}
+	}
+	return 0, fmt.Errorf("-db-size %q", s)
+}
+
+// compare fills an embedded etcd and runs every mode against it.
+func compare(size int64, rounds int) error {
+	work, err := os.MkdirTemp("", "etcdbrctl-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+	e, endpoint, err := startEtcd(filepath.Join(work, "etcd"))
+	if err != nil {
+		return err
+	}
+	defer e.Close()
+	fmt.Printf("filling etcd with %s of values ...\n", human(size))
+	if err := fill(endpoint, size); err != nil {
+		return err
+	}
+	dbSize := e.Server.Backend().Size()
+	fmt.Printf("database: %s\n\n", human(dbSize))
+
+	modes := []string{"idle", "discard", "file", "etcdbrctl"}
+	results := map[string][]result{}
+	for r := 0; r < rounds; r++ {
+		for _, m := range modes {
+			dir := filepath.Join(work, fmt.Sprintf("%s-%d", m, r))
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return err
+			}
+			res, err := runChild(m, endpoint, dir)
+			if err != nil {
+				return err
+			}
+			results[m] = append(results[m], res)
+			os.RemoveAll(dir)
+		}
+	}
+	idle := best(results["idle"]).maxRSS
+	fmt.Printf("%-34s %9s %10s %11s %12s\n", "mode", "seconds", "MB/s", "peak RSS", "RSS growth")
+	for _, m := range modes[1:] {
+		b := best(results[m])
+		fmt.Printf("%-34s %9.2f %10.1f %11s %12s\n", label(m), b.seconds, float64(dbSize)/1e6/b.seconds,
+			human(b.maxRSS), human(b.maxRSS-idle))
+	}
+	ours, plain := best(results["etcdbrctl"]), best(results["file"])
+	ratio := plain.seconds / ours.seconds
+	growth := ours.maxRSS - idle
+	fmt.Printf("\nthroughput vs plain file: %.0f%% (goal >= 80%%: %s)\n", 100*ratio, verdict(ratio >= 0.8))
+	fmt.Printf("peak RSS growth: %s (goal <= 64 MiB: %s)\n", human(growth), verdict(growth <= 64<<20))
+	fmt.Printf("stored size: %s of %s database (%.1fx)\n", human(ours.stored), human(dbSize), float64(dbSize)/float64(max(ours.stored, 1)))
+	return nil
+}
+
+func label(m string) string {
+	switch m {
+	case "discard":
+		return "Maintenance.Snapshot -> io.Discard"
+	case "file":
+		return "Maintenance.Snapshot -> local file"
+	}
+	return "etcdbrctl full -> file store"
+}
+
+func verdict(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "NOT met"
+}
+
+type result struct {
+	seconds float64
+	maxRSS  int64
+	stored  int64
+}
+
+func best(rs []result) result {
+	sort.Slice(rs, func(i, j int) bool { return rs[i].seconds < rs[j].seconds })
+	b := rs[0]
+	for _, r := range rs {
+		b.maxRSS = max(b.maxRSS, r.maxRSS) // report the worst memory, the best time
+	}
+	return b
+}
+
+func runChild(mode, endpoint, dir string) (result, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return result{}, err
+	}
+	cmd := exec.Command(self, "-mode", mode, "-endpoint", endpoint, "-out", dir)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return result{}, fmt.Errorf("mode %s: %w", mode, err)
+	}
+	var res result
+	if _, err := fmt.Sscan(string(out), &res.seconds, &res.stored); err != nil {
+		return result{}, fmt.Errorf("mode %s printed %q", mode, out)
+	}
+	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	res.maxRSS = ru.Maxrss * 1024
+	return res, nil
+}
+
+// measure runs one mode and prints "seconds storedBytes".
+func measure(mode, endpoint, out string) error {
+	c, err := clientv3.New(clientv3.Config{Endpoints: []string{endpoint}, DialTimeout: 5 * time.Second})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	ctx := context.Background()
+	start := time.Now()
+	var stored int64
+	switch mode {
+	case "idle":
+		if _, err := c.Get(ctx, "x"); err != nil {
+			return err
+		}
+	case "discard", "file":
+		rc, err := c.Snapshot(ctx)
+		if err != nil {
+			return err
+		}
+		defer rc.Close()
+		var w io.Writer = io.Discard
+		var f *os.File
+		if mode == "file" {
+			if f, err = os.Create(filepath.Join(out, "snapshot.db")); err != nil {
+				return err
+			}
+			w = f
+		}
+		if stored, err = io.Copy(w, rc); err != nil {
+			return err
+		}
+		if f != nil {
+			if err := f.Sync(); err != nil {
+				return err
+			}
+			f.Close()
+		}
+	case "etcdbrctl":
+		store, err := file.New(out)
+		if err != nil {
+			return err
+		}
+		m, err := backup.TakeFull(ctx, c, store, backup.Encryption{}, time.Now())
+		if err != nil {
+			return err
+		}
+		stored = m.Size
+	default:
+		return fmt.Errorf("unknown mode %q", mode)
+	}
+	fmt.Println(time.Since(start).Seconds(), stored)
+	return nil
+}
+
+func startEtcd(dir string) (*embed.Etcd, string, error) {
+	cfg := embed.NewConfig()
+	cfg.Dir = dir
+	cfg.LogLevel = "error"
+	cfg.ListenMetricsUrls = nil
+	cfg.QuotaBackendBytes = 8 << 30
+	cfg.UnsafeNoFsync = true // filling faster; the snapshot read path is unchanged
+	client := url.URL{Scheme: "http", Host: "127.0.0.1:0"}
+	peer := url.URL{Scheme: "unix", Host: filepath.Join(os.TempDir(), fmt.Sprintf("etcdbrctl-bench-%d.sock", os.Getpid()))}
+	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{client}, []url.URL{client}
+	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{peer}, []url.URL{peer}
+	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
+	e, err := embed.StartEtcd(cfg)
+	if err != nil {
+		return nil, "", err
+	}
+	select {
+	case <-e.Server.ReadyNotify():
+	case <-time.After(time.Minute):
+		e.Close()
+		return nil, "", fmt.Errorf("etcd not ready")
+	}
+	return e, "http://" + e.Clients[0].Addr().String(), nil
+}
+
+// fill writes values that compress about as well as Kubernetes objects do:
+// a random part and a repetitive part.
+func fill(endpoint string, size int64) error {
+	c, err := clientv3.New(clientv3.Config{Endpoints: []string{endpoint}, MaxCallSendMsgSize: 4 << 20})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	const valueSize = 32 << 10
+	n := int(math.Ceil(float64(size) / valueSize))
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	next := make(chan int)
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := mrand.New(mrand.NewPCG(uint64(w), 7))
+			v := make([]byte, valueSize)
+			for i := range next {
+				rand.Read(v[:valueSize/3])
+				for j := valueSize / 3; j < valueSize; j++ {
+					v[j] = "abcdefgh: spec metadata name namespace\n"[rng.IntN(38)]
+				}
+				if _, err := c.Put(context.Background(), fmt.Sprintf("/registry/bench/%08d", i), string(v)); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	for i := 0; i < n; i++ {
+		select {
+		case err := <-errs:
+			close(next)
+			return err
+		case next <- i:
+		}
+	}
+	close(next)
+	wg.Wait()
+	select {
+	case err := <-errs:
+		return err
+	default:
+		return nil
+	}
+}
+
+func human(n int64) string {
+	switch {
+	case n >= 1<<30 || n <= -(1<<30):
+		return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
+	case n >= 1<<20 || n <= -(1<<20):
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	}
+	return fmt.Sprintf("%d KiB", n/1024)
+}
