@@ -26,6 +26,8 @@ type cli struct {
 	Restore restoreCmd `cmd:"" help:"Restore the newest backup into a data dir."`
 	List    listCmd    `cmd:"" help:"List the backups in a store."`
 	Version versionCmd `cmd:"" help:"Print the versions of etcdbrctl, the embedded etcd and Go."`
+
+	CheckDataDir checkDataDirCmd `cmd:"" hidden:"" help:"Check a data dir and print the report as JSON (used by run)."`
 }
 
 // usageError marks a problem with what the user asked for: exit code 2.

@@ -24,11 +24,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
+	"go.uber.org/zap"
 
 	"etcdbrctl/backup"
 	"etcdbrctl/providers/file"
@@ -170,17 +170,15 @@ func runChild(mode, endpoint, dir string) (result, error) {
 		return result{}, fmt.Errorf("mode %s: %w", mode, err)
 	}
 	var res result
-	if _, err := fmt.Sscan(string(out), &res.seconds, &res.stored); err != nil {
+	if _, err := fmt.Sscan(string(out), &res.seconds, &res.stored, &res.maxRSS); err != nil {
 		return result{}, fmt.Errorf("mode %s printed %q", mode, out)
 	}
-	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-	res.maxRSS = ru.Maxrss * 1024
 	return res, nil
 }
 
-// measure runs one mode and prints "seconds storedBytes".
+// measure runs one mode and prints "seconds storedBytes peakRSSBytes".
 func measure(mode, endpoint, out string) error {
-	c, err := clientv3.New(clientv3.Config{Endpoints: []string{endpoint}, DialTimeout: 5 * time.Second})
+	c, err := clientv3.New(clientv3.Config{Endpoints: []string{endpoint}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
 	if err != nil {
 		return err
 	}
@@ -229,8 +227,29 @@ func measure(mode, endpoint, out string) error {
 	default:
 		return fmt.Errorf("unknown mode %q", mode)
 	}
-	fmt.Println(time.Since(start).Seconds(), stored)
+	took := time.Since(start).Seconds()
+	hwm, err := peakRSS()
+	if err != nil {
+		return err
+	}
+	fmt.Println(took, stored, hwm)
 	return nil
+}
+
+// peakRSS reads VmHWM, this process's peak resident set. (The rusage a
+// parent gets counts memory from before exec, so it is no use here.)
+func peakRSS() (int64, error) {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			return kb * 1024, err
+		}
+	}
+	return 0, fmt.Errorf("no VmHWM in /proc/self/status")
 }
 
 func startEtcd(dir string) (*embed.Etcd, string, error) {
@@ -241,7 +260,7 @@ func startEtcd(dir string) (*embed.Etcd, string, error) {
 	cfg.QuotaBackendBytes = 8 << 30
 	cfg.UnsafeNoFsync = true // filling faster; the snapshot read path is unchanged
 	client := url.URL{Scheme: "http", Host: "127.0.0.1:0"}
-	peer := url.URL{Scheme: "unix", Host: filepath.Join(os.TempDir(), fmt.Sprintf("etcdbrctl-bench-%d.sock", os.Getpid()))}
+	peer := url.URL{Scheme: "http", Host: "127.0.0.1:0"}
 	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{client}, []url.URL{client}
 	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{peer}, []url.URL{peer}
 	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
@@ -261,7 +280,7 @@ func startEtcd(dir string) (*embed.Etcd, string, error) {
 // fill writes values that compress about as well as Kubernetes objects do:
 // a random part and a repetitive part.
 func fill(endpoint string, size int64) error {
-	c, err := clientv3.New(clientv3.Config{Endpoints: []string{endpoint}, MaxCallSendMsgSize: 4 << 20})
+	c, err := clientv3.New(clientv3.Config{Endpoints: []string{endpoint}, MaxCallSendMsgSize: 4 << 20, Logger: zap.NewNop()})
 	if err != nil {
 		return err
 	}

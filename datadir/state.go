@@ -69,15 +69,15 @@ func (s State) String() string {
 
 // Report is what Validate found.
 type Report struct {
-	Dir   string
-	Mode  Mode
-	State State
+	Dir   string `json:"dir"`
+	Mode  Mode   `json:"mode"`
+	State State  `json:"state"`
 	// Revision is the revision etcd would start at, set whenever the db
 	// could be read: the largest of 1, the newest main revision in the key
 	// bucket, and the finished and scheduled compaction revisions (the
 	// rule etcd's mvcc store applies when it restores).
-	Revision int64
+	Revision int64 `json:"revision"`
 	// Reason says, for Invalid and InUse, what is wrong in terms a person
 	// can act on, naming the path inside the directory.
-	Reason string
+	Reason string `json:"reason,omitempty"`
 }

@@ -1,6 +1,8 @@
 package embedded
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -277,5 +279,26 @@ func TestConfigFileRejectsBadValues(t *testing.T) {
 				t.Errorf("error %q does not name %q", err, tt.wantInErr)
 			}
 		})
+	}
+}
+
+// The file's log settings must neither create their log file nor survive
+// into the returned config: etcd logs through etcdbrctl's logger.
+func TestConfigFileLogSettingsReplaced(t *testing.T) {
+	logFile := filepath.Join(t.TempDir(), "etcd.log")
+	cfg, err := Config(Options{ConfigFile: writeConfigFile(t, `log-outputs: [`+logFile+`]
+log-level: debug
+`)})
+	if err != nil {
+		t.Fatalf("Config: %v", err)
+	}
+	if _, err := os.Stat(logFile); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("log file from the config file was created (stat: %v)", err)
+	}
+	if !slices.Equal(cfg.LogOutputs, []string{embed.StdErrLogOutput}) || cfg.EnableLogRotation {
+		t.Errorf("LogOutputs = %v, EnableLogRotation = %v; want etcd's own outputs unused", cfg.LogOutputs, cfg.EnableLogRotation)
+	}
+	if cfg.ZapLoggerBuilder == nil {
+		t.Error("ZapLoggerBuilder is nil; etcd would build its own logger")
 	}
 }

@@ -67,17 +67,25 @@ func Start(ctx context.Context, cfg *embed.Config, log *slog.Logger, readyTimeou
 	e.etcd = started
 
 	if err := e.waitReady(ctx, readyTimeout); err != nil {
-		e.closing.Store(true)
-		started.Close()
+		e.abort()
 		return nil, err
 	}
 	if e.clientURL, err = clientURL(started); err != nil {
-		e.closing.Store(true)
-		started.Close()
+		e.abort()
 		return nil, err
 	}
 	go e.watch()
 	return e, nil
+}
+
+// abort closes an etcd that Start will not hand out. embed's Close waits for
+// client serving to end, which waits for readiness or for the server to be
+// stopping, so a member that never became ready is stopped first
+// (etcd-io/etcd#9533).
+func (e *Etcd) abort() {
+	e.closing.Store(true)
+	e.etcd.Server.HardStop()
+	e.etcd.Close()
 }
 
 func (e *Etcd) waitReady(ctx context.Context, timeout time.Duration) error {

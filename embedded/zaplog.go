@@ -67,19 +67,21 @@ func (c *slogCore) Write(entry zapcore.Entry, fields []zapcore.Field) error {
 
 func (c *slogCore) Sync() error { return nil }
 
-// slogLevel maps a zap level to slog. Only ErrorLevel is demoted while
-// closing: panic and fatal lines end the process and must stay visible.
+// slogLevel maps a zap level to slog. Warnings and errors are demoted while
+// closing; panic and fatal lines end the process and must stay visible.
 func (c *slogCore) slogLevel(level zapcore.Level) slog.Level {
 	switch level {
 	case zapcore.DebugLevel:
 		return slog.LevelDebug
 	case zapcore.InfoLevel:
 		return slog.LevelInfo
-	case zapcore.WarnLevel:
-		return slog.LevelWarn
-	case zapcore.ErrorLevel:
+	case zapcore.WarnLevel, zapcore.ErrorLevel:
+		// Closing makes etcd report its own listeners going away.
 		if c.closing.Load() {
 			return slog.LevelDebug
+		}
+		if level == zapcore.WarnLevel {
+			return slog.LevelWarn
 		}
 		return slog.LevelError
 	default:

@@ -61,7 +61,8 @@ func TestSlogCoreLevels(t *testing.T) {
 		{"fatal is error", slog.LevelInfo, false, zapcore.FatalLevel, slog.LevelError},
 		{"error while closing is debug", slog.LevelDebug, true, zapcore.ErrorLevel, slog.LevelDebug},
 		{"error while closing filtered at info", slog.LevelInfo, true, zapcore.ErrorLevel, none},
-		{"warn while closing stays", slog.LevelInfo, true, zapcore.WarnLevel, slog.LevelWarn},
+		{"warn while closing filtered at info", slog.LevelInfo, true, zapcore.WarnLevel, none},
+		{"warn while closing is debug", slog.LevelDebug, true, zapcore.WarnLevel, slog.LevelDebug},
 		{"fatal while closing stays error", slog.LevelInfo, true, zapcore.FatalLevel, slog.LevelError},
 	}
 	for _, tt := range tests {

@@ -27,7 +27,7 @@ func (r Restorer) Prepare(ctx context.Context, dir string) error {
 	if clean {
 		mode = datadir.Sanity
 	}
-	report, err := datadir.Validate(ctx, dir, mode)
+	report, err := r.validate(ctx, dir, mode)
 	if err != nil {
 		return err
 	}

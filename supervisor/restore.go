@@ -25,6 +25,15 @@ type Restorer struct {
 	Member     backup.Member
 	Log        *slog.Logger
 	Zap        *zap.Logger // for etcd's restore code; nil discards its log
+	// Validate checks a data dir; nil means datadir.Validate in this process.
+	Validate func(ctx context.Context, dir string, mode datadir.Mode) (datadir.Report, error)
+}
+
+func (r Restorer) validate(ctx context.Context, dir string, mode datadir.Mode) (datadir.Report, error) {
+	if r.Validate != nil {
+		return r.Validate(ctx, dir, mode)
+	}
+	return datadir.Validate(ctx, dir, mode)
 }
 
 // Restored says what a restore did.

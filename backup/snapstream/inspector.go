@@ -143,15 +143,21 @@ func (in *Inspector) consume(p []byte) error {
 // checkHead validates meta page 0 as far as it has arrived and, once whole, starts page
 // slot processing with those bytes as the beginning of slot 0.
 func (in *Inspector) checkHead() error {
+	var m boltMeta
+	var err error
 	switch {
 	case in.off < metaMagicEnd:
 		return nil
 	case in.off < metaEnd:
-		return checkMagic(in.head[:])
+		err = checkMagic(in.head[:])
+	default:
+		m, err = decodeMeta(in.head[:])
 	}
-	m, err := decodeMeta(in.head[:])
 	if err != nil {
 		return fmt.Errorf("meta page 0: %w", err)
+	}
+	if m.pageSize == 0 {
+		return nil // not whole yet
 	}
 	in.meta = m
 	in.slot = make([]byte, m.pageSize)
@@ -194,7 +200,7 @@ func (in *Inspector) inspectSlot(b []byte) error {
 	case 1:
 		return in.checkSecondMeta(b)
 	}
-	in.window.add(b)
+	in.window.add(b, in.maxSpan)
 	in.startPage(s, b)
 	in.captures.feed(in, s*in.meta.pageSize, b)
 	in.window.closeAt(in, s)
@@ -229,7 +235,7 @@ func (in *Inspector) startPage(s uint64, b []byte) {
 	case h.overflow == 0:
 		in.inspectPage(s, b)
 	case span <= in.maxSpan:
-		in.window.open(s, last, b)
+		in.window.open(s, last, b, in.maxSpan)
 	default:
 		in.startCapture(s, h, s*in.meta.pageSize, span)
 	}

@@ -15,17 +15,19 @@ type window struct {
 type openSpan struct{ first, last uint64 }
 
 // add appends the current slot if a page is open.
-func (w *window) add(b []byte) {
+func (w *window) add(b []byte, maxSpan uint64) {
 	if len(w.spans) > 0 {
-		w.appendSlot(b)
+		w.appendSlot(b, maxSpan)
 	}
 }
 
-// appendSlot appends b, doubling the buffer when full (append grows large slices by a
-// quarter only, which would allocate several times the window in total).
-func (w *window) appendSlot(b []byte) {
+// appendSlot appends b, doubling the buffer when full but not beyond what the window can
+// need (append grows large slices by a quarter only, which would allocate several times
+// the window in total).
+func (w *window) appendSlot(b []byte, maxSpan uint64) {
 	if n := len(w.buf) + len(b); n > cap(w.buf) {
-		grown := make([]byte, len(w.buf), 2*n)
+		limit := 2*int(min(maxSpan, 1<<40)) + len(b)
+		grown := make([]byte, len(w.buf), max(n, min(2*n, limit)))
 		copy(grown, w.buf)
 		w.buf = grown
 	}
@@ -34,10 +36,10 @@ func (w *window) appendSlot(b []byte) {
 
 // open starts buffering the page whose slots are [first, last]; b is slot first, already
 // added if another page is open.
-func (w *window) open(first, last uint64, b []byte) {
+func (w *window) open(first, last uint64, b []byte, maxSpan uint64) {
 	if len(w.spans) == 0 {
 		w.buf = w.buf[:0]
-		w.appendSlot(b)
+		w.appendSlot(b, maxSpan)
 		w.head = 0
 		w.first = first
 	}
