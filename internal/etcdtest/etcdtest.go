@@ -13,7 +13,7 @@ import (
 )
 
 // Start runs an embedded etcd on dir, on free loopback ports, until the test
-// ends (or until the caller closes it), and returns it with a client.
+// ends (the test may close it sooner), and returns it with a client.
 func Start(tb testing.TB, dir string) (*embed.Etcd, *clientv3.Client) {
 	tb.Helper()
 	cfg := embed.NewConfig()
@@ -29,7 +29,13 @@ func Start(tb testing.TB, dir string) (*embed.Etcd, *clientv3.Client) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(e.Close)
+	tb.Cleanup(func() {
+		select {
+		case <-e.Server.StopNotify(): // the test closed it already
+		default:
+			e.Close()
+		}
+	})
 	select {
 	case <-e.Server.ReadyNotify():
 	case <-time.After(30 * time.Second):
