@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -41,9 +42,18 @@ func main() {
 		out      = flag.String("out", "", "internal: output directory for -mode")
 		size     = flag.String("db-size", "1GiB", "database size to fill etcd with")
 		rounds   = flag.Int("rounds", 2, "times each mode runs; the best time counts")
+		profile  = flag.String("cpuprofile", "", "write a CPU profile of each etcdbrctl run to this file")
 	)
 	flag.Parse()
 	if *mode != "" {
+		if *profile != "" && *mode == "etcdbrctl" {
+			f, err := os.Create(*profile)
+			if err != nil {
+				log.Fatal(err)
+			}
+			pprof.StartCPUProfile(f)
+			defer pprof.StopCPUProfile()
+		}
 		if err := measure(*mode, *endpoint, *out); err != nil {
 			log.Fatalf("%s: %v", *mode, err)
 		}
@@ -53,7 +63,7 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	if err := compare(bytes, *rounds); err != nil {
+	if err := compare(bytes, *rounds, *profile); err != nil {
 		log.Fatal(err)
 	}
 }
@@ -76,7 +86,7 @@ func parseSize(s string) (int64, error) {
 }
 
 // compare fills an embedded etcd and runs every mode against it.
-func compare(size int64, rounds int) error {
+func compare(size int64, rounds int, profile string) error {
 	work, err := os.MkdirTemp("", "etcdbrctl-bench-")
 	if err != nil {
 		return err
@@ -102,7 +112,7 @@ func compare(size int64, rounds int) error {
 			if err := os.MkdirAll(dir, 0o755); err != nil {
 				return err
 			}
-			res, err := runChild(m, endpoint, dir)
+			res, err := runChild(m, endpoint, dir, profile)
 			if err != nil {
 				return err
 			}
@@ -158,12 +168,12 @@ func best(rs []result) result {
 	return b
 }
 
-func runChild(mode, endpoint, dir string) (result, error) {
+func runChild(mode, endpoint, dir, profile string) (result, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return result{}, err
 	}
-	cmd := exec.Command(self, "-mode", mode, "-endpoint", endpoint, "-out", dir)
+	cmd := exec.Command(self, "-mode", mode, "-endpoint", endpoint, "-out", dir, "-cpuprofile", profile)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
 	if err != nil {

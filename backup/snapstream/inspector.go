@@ -16,11 +16,13 @@
 // from its root down the rightmost children. Garbage summaries of unreachable slots are
 // never looked at.
 //
-// Memory: 8 bytes per page slot (2 MiB per GiB of database with 4 KiB pages), plus a
-// window of at most two maxBufferedSpan for pages with overflow, plus a few dozen bytes per
-// page that is larger than the window (only its last key is captured) or that holds a root
-// or meta bucket entry. The last two are a handful in a real snapshot; in hostile input
-// they are still bounded by the number of page slots.
+// Memory: 8 bytes per page slot (2 MiB per GiB of database with 4 KiB pages), plus one
+// page slot, plus a window of at most 2*maxBufferedSpan for pages with overflow, plus
+// about 60 bytes per page larger than the window while it streams past (only its last key
+// is captured), plus about 150 bytes per leaf page holding a root or meta bucket entry
+// (the live ones and stale copies on freed pages). The last two are a handful in a real
+// snapshot; in hostile input they are still bounded by the number of page slots that
+// arrive, never by a size the stream claims.
 package snapstream
 
 import (
@@ -91,6 +93,7 @@ func newInspector(maxSpan uint64) *Inspector {
 		maxSpan: maxSpan,
 		hash:    sha256.New(),
 		leaves:  make(map[uint64]leafFacts),
+		window:  window{maxSpan: maxSpan},
 	}
 }
 
@@ -200,7 +203,7 @@ func (in *Inspector) inspectSlot(b []byte) error {
 	case 1:
 		return in.checkSecondMeta(b)
 	}
-	in.window.add(b, in.maxSpan)
+	in.window.add(b)
 	in.startPage(s, b)
 	in.captures.feed(in, s*in.meta.pageSize, b)
 	in.window.closeAt(in, s)
@@ -235,7 +238,7 @@ func (in *Inspector) startPage(s uint64, b []byte) {
 	case h.overflow == 0:
 		in.inspectPage(s, b)
 	case span <= in.maxSpan:
-		in.window.open(s, last, b, in.maxSpan)
+		in.window.open(s, last, b)
 	default:
 		in.startCapture(s, h, s*in.meta.pageSize, span)
 	}

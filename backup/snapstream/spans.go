@@ -2,31 +2,32 @@ package snapstream
 
 // window buffers the slots of pages that have overflow, from the first slot of the oldest
 // such page still open up to the current slot. Every buffered page spans at most
-// Inspector.maxSpan bytes, so the window never holds more than that (twice that in
-// capacity, as the front is only reclaimed once it is half of the buffer).
+// maxSpan bytes, so the window never holds more than that (twice that in capacity, as the
+// front is only reclaimed once it is half of the buffer).
 type window struct {
-	buf   []byte
-	head  int    // buf[head:] holds slots from first on
-	first uint64 // slot at buf[head]
-	spans []openSpan
+	maxSpan uint64
+	buf     []byte
+	head    int    // buf[head:] holds slots from first on
+	first   uint64 // slot at buf[head]
+	spans   []openSpan
 }
 
 // openSpan is a buffered page still waiting for its last slot.
 type openSpan struct{ first, last uint64 }
 
 // add appends the current slot if a page is open.
-func (w *window) add(b []byte, maxSpan uint64) {
+func (w *window) add(b []byte) {
 	if len(w.spans) > 0 {
-		w.appendSlot(b, maxSpan)
+		w.appendSlot(b)
 	}
 }
 
 // appendSlot appends b, doubling the buffer when full but not beyond what the window can
 // need (append grows large slices by a quarter only, which would allocate several times
 // the window in total).
-func (w *window) appendSlot(b []byte, maxSpan uint64) {
+func (w *window) appendSlot(b []byte) {
 	if n := len(w.buf) + len(b); n > cap(w.buf) {
-		limit := 2*int(min(maxSpan, 1<<40)) + len(b)
+		limit := 2*int(min(w.maxSpan, 1<<40)) + len(b)
 		grown := make([]byte, len(w.buf), max(n, min(2*n, limit)))
 		copy(grown, w.buf)
 		w.buf = grown
@@ -36,10 +37,10 @@ func (w *window) appendSlot(b []byte, maxSpan uint64) {
 
 // open starts buffering the page whose slots are [first, last]; b is slot first, already
 // added if another page is open.
-func (w *window) open(first, last uint64, b []byte, maxSpan uint64) {
+func (w *window) open(first, last uint64, b []byte) {
 	if len(w.spans) == 0 {
 		w.buf = w.buf[:0]
-		w.appendSlot(b, maxSpan)
+		w.appendSlot(b)
 		w.head = 0
 		w.first = first
 	}
