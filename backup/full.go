@@ -54,9 +54,9 @@ func TakeFull(ctx context.Context, etcd Snapshotter, store providers.Store, enc 
 		e, err := newEncoder(pw, enc)
 		if err == nil {
 			stored = e.stored
-			_, err = io.Copy(e, io.TeeReader(snap, inspector))
+			err = copyFanOut(snap, 256<<10, 16, inspector, e)
 			if err != nil {
-				err = fmt.Errorf("read etcd snapshot: %w", err)
+				err = fmt.Errorf("etcd snapshot: %w", err)
 			}
 			if cerr := e.Close(); err == nil {
 				err = cerr

@@ -9,12 +9,10 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"flag"
 	"fmt"
 	"io"
 	"log"
-	"math"
 	mrand "math/rand/v2"
 	"net/url"
 	"os"
@@ -25,6 +23,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -41,6 +40,7 @@ func main() {
 		endpoint = flag.String("endpoint", "", "internal: etcd client URL for -mode")
 		out      = flag.String("out", "", "internal: output directory for -mode")
 		size     = flag.String("db-size", "1GiB", "database size to fill etcd with")
+		data     = flag.String("data", "k8s", "values: k8s (shaped like Kubernetes objects) or random (incompressible)")
 		rounds   = flag.Int("rounds", 2, "times each mode runs; the best time counts")
 		profile  = flag.String("cpuprofile", "", "write a CPU profile of each etcdbrctl run to this file")
 	)
@@ -63,7 +63,11 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	if err := compare(bytes, *rounds, *profile); err != nil {
+	values, err := valuesFor(*data)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := compare(bytes, values, *rounds, *profile); err != nil {
 		log.Fatal(err)
 	}
 }
@@ -86,7 +90,7 @@ func parseSize(s string) (int64, error) {
 }
 
 // compare fills an embedded etcd and runs every mode against it.
-func compare(size int64, rounds int, profile string) error {
+func compare(size int64, values valueMaker, rounds int, profile string) error {
 	work, err := os.MkdirTemp("", "etcdbrctl-bench-")
 	if err != nil {
 		return err
@@ -98,7 +102,7 @@ func compare(size int64, rounds int, profile string) error {
 	}
 	defer e.Close()
 	fmt.Printf("filling etcd with %s of values ...\n", human(size))
-	if err := fill(endpoint, size); err != nil {
+	if err := fill(endpoint, size, values); err != nil {
 		return err
 	}
 	dbSize := e.Server.Backend().Size()
@@ -287,46 +291,37 @@ func startEtcd(dir string) (*embed.Etcd, string, error) {
 	return e, "http://" + e.Clients[0].Addr().String(), nil
 }
 
-// fill writes values that compress about as well as Kubernetes objects do:
-// a random part and a repetitive part.
-func fill(endpoint string, size int64) error {
-	c, err := clientv3.New(clientv3.Config{Endpoints: []string{endpoint}, MaxCallSendMsgSize: 4 << 20, Logger: zap.NewNop()})
+// fill writes values until size bytes were written, 32 keys per transaction.
+func fill(endpoint string, size int64, values valueMaker) error {
+	c, err := clientv3.New(clientv3.Config{Endpoints: []string{endpoint}, MaxCallSendMsgSize: 8 << 20, Logger: zap.NewNop()})
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	const valueSize = 32 << 10
-	n := int(math.Ceil(float64(size) / valueSize))
+	var written atomic.Int64
+	var next atomic.Int64
 	var wg sync.WaitGroup
-	errs := make(chan error, 8)
-	next := make(chan int)
-	for w := 0; w < 8; w++ {
+	errs := make(chan error, 4)
+	for w := range 4 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			rng := mrand.New(mrand.NewPCG(uint64(w), 7))
-			v := make([]byte, valueSize)
-			for i := range next {
-				rand.Read(v[:valueSize/3])
-				for j := valueSize / 3; j < valueSize; j++ {
-					v[j] = "abcdefgh: spec metadata name namespace\n"[rng.IntN(38)]
+			for written.Load() < size {
+				ops := make([]clientv3.Op, 32)
+				for j := range ops {
+					i := int(next.Add(1))
+					v := values(rng, i)
+					written.Add(int64(len(v)))
+					ops[j] = clientv3.OpPut(fmt.Sprintf("/registry/pods/bench/%09d", i), string(v))
 				}
-				if _, err := c.Put(context.Background(), fmt.Sprintf("/registry/bench/%08d", i), string(v)); err != nil {
+				if _, err := c.Txn(context.Background()).Then(ops...).Commit(); err != nil {
 					errs <- err
 					return
 				}
 			}
 		}()
 	}
-	for i := 0; i < n; i++ {
-		select {
-		case err := <-errs:
-			close(next)
-			return err
-		case next <- i:
-		}
-	}
-	close(next)
 	wg.Wait()
 	select {
 	case err := <-errs:
