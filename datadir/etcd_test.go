@@ -6,78 +6,27 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net"
-	"net/url"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
-	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.etcd.io/etcd/server/v3/embed"
+
+	"etcdbrctl/internal/etcdtest"
 )
 
 // startEtcd runs an embedded etcd on dir and returns a client and a stop
 // function that closes both cleanly. Cleanup stops them too.
 func startEtcd(t *testing.T, dir string) (*clientv3.Client, func()) {
 	t.Helper()
-	cfg := embed.NewConfig()
-	cfg.Dir = dir
-	cfg.LogLevel = "error"
-	cfg.ListenMetricsUrls = nil
-	// The tests need the files etcd writes, not their durability.
-	cfg.UnsafeNoFsync = true
-	clientURL := url.URL{Scheme: "http", Host: "127.0.0.1:0"}
-	peerURL := url.URL{Scheme: "http", Host: freeAddr(t)}
-	cfg.ListenClientUrls = []url.URL{clientURL}
-	cfg.AdvertiseClientUrls = []url.URL{clientURL}
-	cfg.ListenPeerUrls = []url.URL{peerURL}
-	cfg.AdvertisePeerUrls = []url.URL{peerURL}
-	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
-
-	e, err := embed.StartEtcd(cfg)
-	if err != nil {
-		t.Fatalf("start etcd: %v", err)
+	e, cli := etcdtest.Start(t, dir)
+	return cli, func() {
+		cli.Close()
+		etcdtest.Stop(e)
 	}
-	var closeEtcd sync.Once
-	t.Cleanup(func() { closeEtcd.Do(e.Close) })
-	select {
-	case <-e.Server.ReadyNotify():
-	case err := <-e.Err():
-		t.Fatalf("etcd failed: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("etcd not ready after 30s")
-	}
-
-	cli, err := clientv3.New(clientv3.Config{
-		Endpoints:   []string{"http://" + e.Clients[0].Addr().String()},
-		DialTimeout: 5 * time.Second,
-	})
-	if err != nil {
-		t.Fatalf("etcd client: %v", err)
-	}
-	stop := func() {
-		closeEtcd.Do(func() {
-			cli.Close()
-			e.Close()
-		})
-	}
-	t.Cleanup(stop)
-	return cli, stop
 }
 
-// freeAddr returns a 127.0.0.1 address with a port that was free a moment
-// ago; etcd's peer URL needs an explicit port for its initial cluster.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
+func freeAddr(t *testing.T) string { return etcdtest.FreeAddr(t) }
 
 // putKeys writes n keys of about 1 KiB each, in transactions of up to 100,
 // and returns the revision of the last write.

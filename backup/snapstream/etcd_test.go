@@ -6,70 +6,27 @@ import (
 	"crypto/sha256"
 	"errors"
 	"io"
-	"net"
-	"net/url"
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
 	bolt "go.etcd.io/bbolt"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.etcd.io/etcd/server/v3/embed"
 	"go.etcd.io/etcd/server/v3/storage/backend"
 	"go.etcd.io/etcd/server/v3/storage/mvcc"
 	"go.etcd.io/etcd/server/v3/storage/schema"
-	"go.uber.org/zap"
+
+	"etcdbrctl/internal/etcdtest"
 )
 
 // startEtcd runs an embedded single-member etcd on 127.0.0.1 and returns a client for it.
 func startEtcd(tb testing.TB) *clientv3.Client {
 	tb.Helper()
-	cfg := embed.NewConfig()
-	cfg.Dir = tb.TempDir()
-	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
-	cfg.ListenMetricsUrls = nil
-	cfg.UnsafeNoFsync = true
-	clientURL := url.URL{Scheme: "http", Host: "127.0.0.1:0"}
-	peerURL := url.URL{Scheme: "http", Host: freeAddr(tb)}
-	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{clientURL}, []url.URL{clientURL}
-	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{peerURL}, []url.URL{peerURL}
-	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
-
-	e, err := embed.StartEtcd(cfg)
-	if err != nil {
-		tb.Fatalf("start etcd: %v", err)
-	}
-	tb.Cleanup(e.Close)
-	select {
-	case <-e.Server.ReadyNotify():
-	case err := <-e.Err():
-		tb.Fatalf("etcd failed: %v", err)
-	case <-time.After(60 * time.Second):
-		tb.Fatal("etcd not ready after 60s")
-	}
-	cli, err := clientv3.New(clientv3.Config{
-		Endpoints:   []string{"http://" + e.Clients[0].Addr().String()},
-		DialTimeout: 10 * time.Second,
-		Logger:      zap.NewNop(),
-	})
-	if err != nil {
-		tb.Fatalf("etcd client: %v", err)
-	}
-	tb.Cleanup(func() { cli.Close() })
+	_, cli := etcdtest.Start(tb, tb.TempDir())
 	return cli
 }
 
-// freeAddr returns a 127.0.0.1 address with a port that was free a moment ago.
-func freeAddr(tb testing.TB) string {
-	tb.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
+func freeAddr(tb testing.TB) string { return etcdtest.FreeAddr(tb) }
 
 // currentRevision is the server's revision as a read reports it.
 func currentRevision(ctx context.Context, tb testing.TB, cli *clientv3.Client) int64 {

@@ -20,6 +20,8 @@ func Start(tb testing.TB, dir string) (*embed.Etcd, *clientv3.Client) {
 	cfg.Dir = dir
 	cfg.LogLevel = "error"
 	cfg.ListenMetricsUrls = nil
+	// Tests need the files etcd writes, not their durability.
+	cfg.UnsafeNoFsync = true
 	client := url.URL{Scheme: "http", Host: "127.0.0.1:0"}
 	peer := url.URL{Scheme: "http", Host: FreeAddr(tb)}
 	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{client}, []url.URL{client}
@@ -29,13 +31,7 @@ func Start(tb testing.TB, dir string) (*embed.Etcd, *clientv3.Client) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(func() {
-		select {
-		case <-e.Server.StopNotify(): // the test closed it already
-		default:
-			e.Close()
-		}
-	})
+	tb.Cleanup(func() { Stop(e) })
 	select {
 	case <-e.Server.ReadyNotify():
 	case <-time.After(30 * time.Second):
@@ -61,4 +57,13 @@ func FreeAddr(tb testing.TB) string {
 	}
 	defer l.Close()
 	return l.Addr().String()
+}
+
+// Stop closes e unless it was closed already.
+func Stop(e *embed.Etcd) {
+	select {
+	case <-e.Server.StopNotify():
+	default:
+		e.Close()
+	}
 }
