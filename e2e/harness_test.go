@@ -32,7 +32,11 @@ func TestMain(m *testing.M) {
 		}
 		defer os.RemoveAll(dir)
 		binary = filepath.Join(dir, "etcdbrctl")
-		build := exec.Command("go", "build", "-o", binary, "..")
+		args := []string{"build", "-o", binary}
+		if raceBuild {
+			args = append(args, "-race")
+		}
+		build := exec.Command("go", append(args, "..")...)
 		build.Stdout, build.Stderr = os.Stderr, os.Stderr
 		if err := build.Run(); err != nil {
 			fmt.Fprintln(os.Stderr, "build etcdbrctl:", err)

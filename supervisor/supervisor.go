@@ -96,6 +96,10 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 	}
 
 	if err := d.cfg.Restorer.Prepare(ctx, d.cfg.DataDir); err != nil {
+		if ctx.Err() != nil {
+			log.Info("stopped while preparing the data dir; it is left as it was")
+			return nil
+		}
 		return err
 	}
 	if ctx.Err() != nil {
