@@ -28,6 +28,9 @@ func TestBadInput(t *testing.T) {
 	}{
 		{"bad cron", func(n *node) []string { return []string{"--schedule", "every hour"} }, "--schedule"},
 		{"unknown store scheme", func(n *node) []string { return []string{"--store", "ftp://host/backups"} }, "--store"},
+		{"store on a missing volume", func(n *node) []string {
+			return []string{"--store", filepath.Join(n.dir, "unmounted", "backups")}
+		}, "--store"},
 		{"unreadable identity file", func(n *node) []string {
 			return []string{"--encryption-identity-file", filepath.Join(n.dir, "missing-key.txt")}
 		}, "--encryption-identity-file"},

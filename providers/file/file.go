@@ -44,8 +44,8 @@ type Store struct {
 var _ providers.Store = (*Store)(nil)
 
 // New returns a store rooted at root, made absolute. Nothing is created: a
-// missing root is created by the first Put. An existing root must be a
-// directory.
+// missing root is created by the first Put, but its parent must exist. An
+// existing root must be a directory.
 func New(root string) (*Store, error) {
 	if root == "" {
 		return nil, errors.New("file store: empty root directory")
@@ -57,6 +57,13 @@ func New(root string) (*Store, error) {
 	info, err := os.Stat(abs)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
+		// Only the last element may be missing: a missing parent is more
+		// likely an unmounted volume than a place to create backups in.
+		parent := filepath.Dir(abs)
+		if pinfo, perr := os.Stat(parent); perr != nil || !pinfo.IsDir() {
+			return nil, fmt.Errorf("file store: root %q: its parent %q is not an existing directory: %w",
+				abs, parent, providers.ErrNotFound)
+		}
 	case err != nil:
 		return nil, fmt.Errorf("file store: root: %w", classify(err))
 	case !info.IsDir():

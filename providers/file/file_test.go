@@ -53,8 +53,9 @@ func TestNew(t *testing.T) {
 		wantErr  string // part of the error otherwise
 	}{
 		{"existing directory", dir, dir, ""},
-		{"missing directory", filepath.Join(dir, "missing", "root"), filepath.Join(dir, "missing", "root"), ""},
-		{"relative", "relative/root", filepath.Join(wd, "relative/root"), ""},
+		{"missing directory", filepath.Join(dir, "root"), filepath.Join(dir, "root"), ""},
+		{"missing parent", filepath.Join(dir, "missing", "root"), "", "is not an existing directory"},
+		{"relative", "relative-root", filepath.Join(wd, "relative-root"), ""},
 		{"empty", "", "", "empty root"},
 		{"regular file", regular, "", "is not a directory"},
 		// The real failure a root under a file gives, even to root.
@@ -164,7 +165,7 @@ func TestListStaysInRoot(t *testing.T) {
 
 func TestMissingRoot(t *testing.T) {
 	ctx := t.Context()
-	root := filepath.Join(t.TempDir(), "not", "yet")
+	root := filepath.Join(t.TempDir(), "not-yet")
 	s := newStore(t, root)
 
 	objects, err := s.List(ctx, "")
