@@ -109,6 +109,11 @@ func TestListRestoreAndCleanStop(t *testing.T) {
 	if code != 0 || !strings.Contains(out, fmt.Sprintf("0-%d", third.Revision)) {
 		t.Fatalf("list: exit %d\n%s", code, out)
 	}
+	// Every flag can come from the environment instead.
+	t.Setenv("ETCDBR_STORE", n.store)
+	if code, envOut := runCLI(t, "list"); code != 0 || envOut != out {
+		t.Fatalf("list with ETCDBR_STORE: exit %d\n%s\nwant\n%s", code, envOut, out)
+	}
 
 	if code := p.term(t); code != 0 {
 		t.Fatalf("exit code %d after SIGTERM", code)
