@@ -12,7 +12,7 @@ import (
 
 // Catalog is what a store holds, read from one listing.
 type Catalog struct {
-	// Backups are the committed backups, oldest first (by revision, then time).
+	// Backups are the committed backups, oldest first (by time, then revision).
 	Backups []Entry
 	// Data are the data objects found, committed or not.
 	Data []providers.Object
@@ -46,12 +46,15 @@ func ReadCatalog(ctx context.Context, store providers.Store) (Catalog, error) {
 		}
 		c.Backups = append(c.Backups, Entry{Name: n, Key: o.Key})
 	}
+	// Time orders backups, not revision: after a restore to an earlier
+	// point, new backups hold lower revisions than older ones, and the
+	// newest backup is still the one taken last.
 	sort.SliceStable(c.Backups, func(i, j int) bool {
 		a, b := c.Backups[i], c.Backups[j]
-		if a.Revision != b.Revision {
-			return a.Revision < b.Revision
+		if !a.Time.Equal(b.Time) {
+			return a.Time.Before(b.Time)
 		}
-		return a.Time.Before(b.Time)
+		return a.Revision < b.Revision
 	})
 	return c, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -75,13 +76,13 @@ func TakeFull(ctx context.Context, etcd Snapshotter, store providers.Store, enc 
 	}()
 
 	putErr := store.Put(ctx, m.Data, pr)
-	pr.CloseWithError(fmt.Errorf("upload stopped"))
-	cancel() // stops the snapshot stream if Put gave up early
+	pr.CloseWithError(errUploadStopped) // unblocks the encoder if Put gave up early
+	cancel()                            // and stops the snapshot stream
 	encErr := <-encoded
-	if encErr != nil {
-		return Manifest{}, encErr
-	}
-	if putErr != nil {
+	switch {
+	case encErr != nil && (putErr == nil || errors.Is(putErr, encErr)):
+		return Manifest{}, encErr // the stream failed, and the upload with it
+	case putErr != nil:
 		return Manifest{}, fmt.Errorf("upload %s: %w", m.Data, putErr)
 	}
 	m.Size, m.SHA256 = stored.n, stored.sum()
@@ -93,6 +94,8 @@ func TakeFull(ctx context.Context, etcd Snapshotter, store providers.Store, enc 
 	}
 	return m, nil
 }
+
+var errUploadStopped = errors.New("upload stopped")
 
 func randomTag() (string, error) {
 	b := make([]byte, 4)
