@@ -139,8 +139,8 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 		return fmt.Errorf("connect to etcd: %w", err)
 	}
 	defer client.Close()
-	d.client.Store(client)
 	d.sched.Etcd = client
+	d.client.Store(client) // publishes sched.Etcd to the HTTP handlers too
 	d.phase.Store(PhaseRunning)
 	log.Info("etcd is ready", "client_url", etcd.ClientURL(), "data_dir", d.cfg.DataDir)
 
