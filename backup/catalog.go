@@ -2,6 +2,7 @@ package backup
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -80,6 +81,8 @@ func (c Catalog) LatestFull() (Entry, bool) {
 }
 
 // LoadManifests reads the manifests of the given entries, a few at a time.
+// Entries whose manifest cannot be read keep a nil Manifest; the error
+// names every one of them.
 func LoadManifests(ctx context.Context, store providers.Store, entries []Entry) error {
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 8)
@@ -98,10 +101,5 @@ func LoadManifests(ctx context.Context, store providers.Store, entries []Entry) 
 		}()
 	}
 	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+	return errors.Join(errs...)
 }

@@ -32,18 +32,26 @@ func CollectGarbage(ctx context.Context, store providers.Store, keep int, now ti
 	if err != nil {
 		return GCResult{}, err
 	}
-	if err := LoadManifests(ctx, store, c.Backups); err != nil {
-		return GCResult{}, err
+	// A manifest that cannot be read keeps its backup, and, since its data
+	// object is unknown, keeps every unreferenced data object too.
+	var errs *multierror.Error
+	unreadable := LoadManifests(ctx, store, c.Backups)
+	if unreadable != nil {
+		errs = multierror.Append(errs, unreadable)
 	}
 	referenced := map[string]bool{}
 	for _, e := range c.Backups {
-		referenced[e.Manifest.Data] = true
+		if e.Manifest != nil {
+			referenced[e.Manifest.Data] = true
+		}
 	}
 
 	var res GCResult
-	var errs *multierror.Error
 	fulls := c.Fulls()
 	for _, e := range fulls[:max(0, len(fulls)-keep)] {
+		if e.Manifest == nil {
+			continue
+		}
 		if err := store.Delete(ctx, e.Key); err != nil {
 			errs = multierror.Append(errs, fmt.Errorf("delete %s: %w", e.Key, err))
 			continue
@@ -54,7 +62,7 @@ func CollectGarbage(ctx context.Context, store providers.Store, keep int, now ti
 		res.Backups = append(res.Backups, e)
 	}
 	for _, o := range c.Data {
-		if referenced[o.Key] || now.Sub(o.ModTime) < OrphanGrace {
+		if unreadable != nil || referenced[o.Key] || now.Sub(o.ModTime) < OrphanGrace {
 			continue
 		}
 		if err := store.Delete(ctx, o.Key); err != nil {

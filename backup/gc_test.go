@@ -107,3 +107,43 @@ func TestGCKeepsNewest(t *testing.T) {
 		t.Error("GC keeping 0 backups was accepted")
 	}
 }
+
+// TestGCWithUnreadableManifest: a manifest that cannot be read keeps its
+// backup and every unreferenced data object; the rest is still collected.
+func TestGCWithUnreadableManifest(t *testing.T) {
+	_, c := startEtcd(t, t.TempDir())
+	store, root := newFileStore(t)
+	ctx := context.Background()
+	var taken []Manifest
+	for i := range 4 {
+		if _, err := c.Put(ctx, key(i), "v"); err != nil {
+			t.Fatal(err)
+		}
+		m, err := TakeFull(ctx, c, store, Encryption{}, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		taken = append(taken, m)
+	}
+	broken := taken[1].Name().String()
+	if err := os.WriteFile(filepath.Join(root, broken), []byte("{not json"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-2 * OrphanGrace)
+	for _, m := range taken {
+		os.Chtimes(filepath.Join(root, m.Data), old, old)
+	}
+
+	res, err := CollectGarbage(ctx, store, 1, time.Now())
+	if err == nil || !strings.Contains(err.Error(), broken) {
+		t.Fatalf("GC error = %v, want one naming %s", err, broken)
+	}
+	if len(res.Backups) != 2 || len(res.Orphans) != 0 {
+		t.Fatalf("GC removed %d backups and orphans %v; want the 2 readable old ones and no orphan", len(res.Backups), res.Orphans)
+	}
+	for _, keep := range []string{broken, taken[1].Data, taken[3].Name().String(), taken[3].Data} {
+		if _, err := os.Stat(filepath.Join(root, keep)); err != nil {
+			t.Errorf("%s was removed: %v", keep, err)
+		}
+	}
+}

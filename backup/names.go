@@ -83,6 +83,11 @@ func ParseName(key string) (Name, error) {
 		return Name{}, fmt.Errorf("%q: bad time %q", key, fields[len(fields)-1])
 	}
 	n.Time = t
+	// Only names this format writes: two spellings of one backup (time.Parse
+	// also takes a comma before the milliseconds) would make keys ambiguous.
+	if n.String() != key {
+		return Name{}, fmt.Errorf("%q is not a backup manifest name in canonical form", key)
+	}
 	return n, nil
 }
 
