@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -29,6 +30,7 @@ type listedBackup struct {
 	Compression  string      `json:"compression"`
 	Key          string      `json:"key"`
 	Data         string      `json:"data"`
+	Error        string      `json:"error,omitempty"`
 }
 
 func (c *listCmd) Run(ctx context.Context, _ *slog.Logger, stdout io.Writer) error {
@@ -40,27 +42,36 @@ func (c *listCmd) Run(ctx context.Context, _ *slog.Logger, stdout io.Writer) err
 	if err != nil {
 		return err
 	}
-	if err := backup.LoadManifests(ctx, store, cat.Backups); err != nil {
-		return err
-	}
+	// An unreadable manifest is listed from its name, with the reason, and
+	// makes the exit code non-zero once everything else is printed.
+	unreadable := backup.LoadManifests(ctx, store, cat.Backups)
 	out := make([]listedBackup, 0, len(cat.Backups))
 	for _, e := range cat.Backups {
-		m := e.Manifest
-		out = append(out, listedBackup{
-			Kind: m.Kind, FromRevision: m.FromRevision, Revision: m.Revision, Time: m.Time,
-			Size: m.Size, Encrypted: m.Encryption != "", Compression: m.Compression, Key: e.Key, Data: m.Data,
-		})
+		b := listedBackup{Kind: e.Kind, FromRevision: e.FromRevision, Revision: e.Revision, Time: e.Time, Key: e.Key}
+		if m := e.Manifest; m != nil {
+			b.Size, b.Encrypted, b.Compression, b.Data = m.Size, m.Encryption != "", m.Compression, m.Data
+		} else {
+			b.Error = "manifest unreadable"
+		}
+		out = append(out, b)
+	}
+	if unreadable != nil {
+		unreadable = fmt.Errorf("some backups could not be read: %w", unreadable)
 	}
 	if c.JSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(out)
+		return errors.Join(enc.Encode(out), unreadable)
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "KIND\tREVISIONS\tTIME (UTC)\tSIZE\tENCRYPTED")
 	for _, b := range out {
-		fmt.Fprintf(tw, "%s\t%d-%d\t%s\t%s\t%t\n", b.Kind, b.FromRevision, b.Revision,
-			b.Time.UTC().Format(time.DateTime), humanBytes(b.Size), b.Encrypted)
+		size, encrypted := humanBytes(b.Size), fmt.Sprint(b.Encrypted)
+		if b.Error != "" {
+			size, encrypted = "?", b.Error
+		}
+		fmt.Fprintf(tw, "%s\t%d-%d\t%s\t%s\t%s\n", b.Kind, b.FromRevision, b.Revision,
+			b.Time.UTC().Format(time.DateTime), size, encrypted)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -68,7 +79,7 @@ func (c *listCmd) Run(ctx context.Context, _ *slog.Logger, stdout io.Writer) err
 	if len(out) == 0 {
 		fmt.Fprintln(stdout, "(no backups)")
 	}
-	return nil
+	return unreadable
 }
 
 func humanBytes(n int64) string {

@@ -109,6 +109,20 @@ func TestListRestoreAndCleanStop(t *testing.T) {
 	if code != 0 || !strings.Contains(out, fmt.Sprintf("0-%d", third.Revision)) {
 		t.Fatalf("list: exit %d\n%s", code, out)
 	}
+	// A manifest that cannot be read is listed from its name, with the
+	// reason, and the exit code says something is wrong.
+	broken := filepath.Join(n.store, "etcdbr-v1", "full-0000000000000001-20000101T000000.000Z.json")
+	if err := os.WriteFile(broken, []byte("{not json"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, out := runCLI(t, "list", "--store", n.store); code != 1 || !strings.Contains(out, "manifest unreadable") ||
+		!strings.Contains(out, fmt.Sprintf("0-%d", third.Revision)) || !strings.Contains(out, "full-0000000000000001-20000101T000000.000Z.json") {
+		t.Fatalf("list with a broken manifest: exit %d\n%s", code, out)
+	}
+	if err := os.Remove(broken); err != nil {
+		t.Fatal(err)
+	}
+
 	// Every flag can come from the environment instead.
 	t.Setenv("ETCDBR_STORE", n.store)
 	if code, envOut := runCLI(t, "list"); code != 0 || envOut != out {
