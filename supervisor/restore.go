@@ -52,7 +52,7 @@ func (r Restorer) RestoreLatest(ctx context.Context, dir string) (Restored, erro
 	}
 	latest, ok := c.LatestFull()
 	if !ok {
-		return Restored{}, ErrNoBackup
+		return Restored{}, fmt.Errorf("%v: %w", r.Store, ErrNoBackup)
 	}
 	m, err := backup.ReadManifest(ctx, r.Store, latest.Key)
 	if err != nil {
