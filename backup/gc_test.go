@@ -8,6 +8,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"etcdbrctl/providers"
 )
 
 // TestGCKeepsNewest takes real snapshots, then checks that GC keeps exactly
@@ -17,17 +21,7 @@ func TestGCKeepsNewest(t *testing.T) {
 	_, c := startEtcd(t, t.TempDir())
 	store, root := newFileStore(t)
 	ctx := context.Background()
-	var taken []Manifest
-	for i := range 5 {
-		if _, err := c.Put(ctx, key(i), "v"); err != nil {
-			t.Fatal(err)
-		}
-		m, err := TakeFull(ctx, c, store, Encryption{}, time.Now())
-		if err != nil {
-			t.Fatal(err)
-		}
-		taken = append(taken, m)
-	}
+	taken := takeFulls(t, c, store, 5)
 
 	// An upload in flight: half written when GC runs.
 	pr, pw := io.Pipe()
@@ -114,17 +108,7 @@ func TestGCWithUnreadableManifest(t *testing.T) {
 	_, c := startEtcd(t, t.TempDir())
 	store, root := newFileStore(t)
 	ctx := context.Background()
-	var taken []Manifest
-	for i := range 4 {
-		if _, err := c.Put(ctx, key(i), "v"); err != nil {
-			t.Fatal(err)
-		}
-		m, err := TakeFull(ctx, c, store, Encryption{}, time.Now())
-		if err != nil {
-			t.Fatal(err)
-		}
-		taken = append(taken, m)
-	}
+	taken := takeFulls(t, c, store, 4)
 	broken := taken[1].Name().String()
 	if err := os.WriteFile(filepath.Join(root, broken), []byte("{not json"), 0o600); err != nil {
 		t.Fatal(err)
@@ -146,4 +130,22 @@ func TestGCWithUnreadableManifest(t *testing.T) {
 			t.Errorf("%s was removed: %v", keep, err)
 		}
 	}
+}
+
+// takeFulls takes n full snapshots, each after one more write, so every one
+// has a revision of its own.
+func takeFulls(t *testing.T, c *clientv3.Client, store providers.Store, n int) []Manifest {
+	t.Helper()
+	var taken []Manifest
+	for i := range n {
+		if _, err := c.Put(context.Background(), key(i), "v"); err != nil {
+			t.Fatal(err)
+		}
+		m, err := TakeFull(context.Background(), c, store, Encryption{}, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		taken = append(taken, m)
+	}
+	return taken
 }

@@ -11,8 +11,6 @@ import (
 	"etcdbrctl/backup"
 )
 
-var errClosed = http.ErrServerClosed
-
 func (d *Daemon) httpServer() *http.Server {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", d.handleHealth)

@@ -4,12 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"etcdbrctl/datadir"
 )
-
-func nowUTC() time.Time { return time.Now().UTC() }
 
 // ErrInUse is returned when another process holds the data directory.
 var ErrInUse = errors.New("data dir is in use by another process")

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -90,7 +91,7 @@ func (r Restorer) RestoreLatest(ctx context.Context, dir string) (Restored, erro
 			return Restored{}, err
 		}
 	default:
-		q, err := datadir.Quarantine(dir, nowUTC())
+		q, err := datadir.Quarantine(dir, time.Now().UTC())
 		if err != nil {
 			return Restored{}, fmt.Errorf("quarantine %s: %w", dir, err)
 		}

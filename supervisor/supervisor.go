@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"sync/atomic"
 	"time"
 
@@ -82,7 +83,7 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 		srv := d.httpServer()
 		go func() {
 			defer close(apiDone)
-			if err := srv.Serve(d.cfg.API); err != nil && !errors.Is(err, errClosed) {
+			if err := srv.Serve(d.cfg.API); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				log.Error("HTTP API stopped", "err", err)
 			}
 		}()
