@@ -5,7 +5,7 @@ LDFLAGS := -X main.version=$(VERSION)
 # Long end-to-end and benchmark runs honour these.
 TEST_TIMEOUT ?= 60m
 
-.PHONY: build run test test-short bench lint clean
+.PHONY: build run test test-short test-tools bench lint clean
 
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) .
@@ -13,9 +13,13 @@ build:
 run: build
 	./$(BIN) run
 
-# Everything the tests need is started by the tests themselves.
-test: lint build
+# The servers the tests run against are installed into .cache/ first;
+# the tests start and stop them themselves.
+test: lint build test-tools
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
+
+test-tools:
+	bash scripts/test-tools.sh
 
 test-short:
 	$(GO) test -short -count=1 ./...
