@@ -196,4 +196,3 @@ func tail(b []byte, n int) []byte {
 	}
 	return b
 }
-
