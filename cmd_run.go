@@ -8,7 +8,6 @@ import (
 	"net"
 	"time"
 
-	"etcdbrctl/backup"
 	"etcdbrctl/embedded"
 	"etcdbrctl/supervisor"
 )
@@ -17,31 +16,23 @@ type runCmd struct {
 	memberFlags `embed:""`
 	serveFlags  `embed:""`
 	storeFlags  `embed:""`
+	backupFlags `embed:""`
 
-	Schedule                string        `help:"Cron schedule (five fields, UTC) of full snapshots." default:"0 */1 * * *"`
-	MaxBackups              int           `help:"Full snapshots to keep; older ones are garbage-collected." default:"7"`
-	GarbageCollectionPeriod time.Duration `help:"How often garbage collection runs; 0 turns it off." default:"1m"`
-	ServerPort              int           `help:"Port of the HTTP API (/healthz, /metrics, /snapshot/...); 0 turns it off." default:"8080"`
-	ReadyTimeout            time.Duration `help:"How long etcd may take to become ready." default:"2m"`
-	StopGrace               time.Duration `help:"How long a backup in flight may take to finish when stopping." default:"30s"`
+	ServerPort   int           `help:"Port of the HTTP API (/healthz, /metrics, /snapshot/...); 0 turns it off." default:"8080"`
+	ReadyTimeout time.Duration `help:"How long etcd may take to become ready." default:"2m"`
+	StopGrace    time.Duration `help:"How long a backup in flight may take to finish when stopping." default:"30s"`
 }
 
 func (c *runCmd) Run(ctx context.Context, log *slog.Logger, _ io.Writer) error {
 	// Every check comes before anything is created on disk or in the store.
-	sched, err := backup.ParseSchedule(c.Schedule)
-	if err != nil {
-		return usagef("--schedule: %v", err)
-	}
-	if c.MaxBackups < 1 {
-		return usagef("--max-backups must be at least 1, not %d", c.MaxBackups)
-	}
-	if c.GarbageCollectionPeriod < 0 {
-		return usagef("--garbage-collection-period must not be negative")
-	}
 	if c.ServerPort < 0 || c.ServerPort > 65535 {
 		return usagef("--server-port %d is not a port", c.ServerPort)
 	}
 	store, enc, err := c.storeFlags.open()
+	if err != nil {
+		return err
+	}
+	sched, err := c.backupFlags.scheduler(store, enc)
 	if err != nil {
 		return err
 	}
@@ -79,10 +70,7 @@ func (c *runCmd) Run(ctx context.Context, log *slog.Logger, _ io.Writer) error {
 		StartEtcd: func(ctx context.Context) (supervisor.Etcd, error) {
 			return embedded.Start(ctx, cfg, log, c.ReadyTimeout)
 		},
-		Backup: &backup.Scheduler{
-			Store: store, Encryption: enc, Schedule: sched,
-			MaxBackups: c.MaxBackups, GCPeriod: c.GarbageCollectionPeriod,
-		},
+		Backup:    sched,
 		API:       api,
 		StopGrace: c.StopGrace,
 		Log:       log,

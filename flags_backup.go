@@ -1,0 +1,74 @@
+package main
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"etcdbrctl/backup"
+	"etcdbrctl/providers"
+)
+
+// backupFlags are the schedule, retention and delta settings shared by the
+// commands that take backups (run, snapshot, server). Names and meanings
+// follow gardener's etcdbrctl.
+type backupFlags struct {
+	Schedule                     string        `help:"Cron schedule (five fields, UTC) of full snapshots." default:"0 */1 * * *"`
+	MaxBackups                   int           `help:"Full snapshots to keep (LimitBased policy); older ones are garbage-collected." default:"7"`
+	GarbageCollectionPolicy      string        `help:"Which backups garbage collection keeps: LimitBased (the newest --max-backups full snapshots) or Exponential (all of the last hour, then one per hour for a day, per day for a week, per week for four weeks)." enum:"LimitBased,Exponential" default:"LimitBased"`
+	GarbageCollectionPeriod      time.Duration `help:"How often garbage collection runs; 0 turns it off." default:"1m"`
+	DeltaSnapshotPeriod          time.Duration `help:"How often changes since the last backup are saved as a delta snapshot; 0 turns deltas off. At most this much of the newest writes is lost with the disk." default:"10s"`
+	DeltaSnapshotMemoryLimit     byteSize      `help:"Buffered changes that trigger a delta snapshot before its period ends (bytes; KiB, MiB and GiB suffixes)." default:"64MiB"`
+	DeltaSnapshotRetentionPeriod time.Duration `help:"Delta snapshots older than this are garbage-collected (never those the newest full snapshot needs); 0 keeps them as long as their full snapshot." default:"0"`
+}
+
+// scheduler checks the flags and returns the backup loop they describe.
+func (f backupFlags) scheduler(store providers.Store, enc backup.Encryption) (*backup.Scheduler, error) {
+	sched, err := backup.ParseSchedule(f.Schedule)
+	if err != nil {
+		return nil, usagef("--schedule: %v", err)
+	}
+	if f.MaxBackups < 1 {
+		return nil, usagef("--max-backups must be at least 1, not %d", f.MaxBackups)
+	}
+	if f.GarbageCollectionPeriod < 0 {
+		return nil, usagef("--garbage-collection-period must not be negative")
+	}
+	if f.DeltaSnapshotPeriod < 0 {
+		return nil, usagef("--delta-snapshot-period must not be negative")
+	}
+	if f.DeltaSnapshotMemoryLimit < 1<<20 {
+		return nil, usagef("--delta-snapshot-memory-limit must be at least 1MiB, not %d bytes", f.DeltaSnapshotMemoryLimit)
+	}
+	if f.DeltaSnapshotRetentionPeriod < 0 {
+		return nil, usagef("--delta-snapshot-retention-period must not be negative")
+	}
+	return &backup.Scheduler{
+		Store: store, Encryption: enc, Schedule: sched,
+		MaxBackups: f.MaxBackups, GCPeriod: f.GarbageCollectionPeriod,
+	}, nil
+}
+
+// byteSize is a flag value in bytes, written plain or with a binary suffix.
+type byteSize int64
+
+func (b *byteSize) UnmarshalText(text []byte) error {
+	s := strings.TrimSpace(string(text))
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1000}, {"MB", 1000 * 1000}, {"GB", 1000 * 1000 * 1000}, {"B", 1}} {
+		if strings.HasSuffix(s, u.suffix) {
+			s, mult = strings.TrimSpace(strings.TrimSuffix(s, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 || n > (1<<62)/mult {
+		return fmt.Errorf("%q is not a size in bytes (for example 67108864 or 64MiB)", string(text))
+	}
+	*b = byteSize(n * mult)
+	return nil
+}
