@@ -31,6 +31,9 @@ type DeltaWriter struct {
 	w      *bufio.Writer
 	buf    []byte
 	frames uint64
+	// First and Last are the revisions of the first and last event written;
+	// Events counts them.
+	First, Last, Events int64
 }
 
 // NewDeltaWriter starts a payload on w.
@@ -45,7 +48,22 @@ func NewDeltaWriter(w io.Writer) (*DeltaWriter, error) {
 // Event adds one event. Events go in revision order; the events of one
 // revision (one etcd transaction) follow each other.
 func (d *DeltaWriter) Event(ev *mvccpb.Event) error {
-	return d.frame(frameEvent, ev)
+	if ev.Kv == nil {
+		return errors.New("delta event without a key-value")
+	}
+	rev := ev.Kv.ModRevision
+	if rev < d.Last {
+		return fmt.Errorf("delta event at revision %d after one at %d", rev, d.Last)
+	}
+	if err := d.frame(frameEvent, ev); err != nil {
+		return err
+	}
+	if d.Events == 0 {
+		d.First = rev
+	}
+	d.Last = rev
+	d.Events++
+	return nil
 }
 
 // Lease records a lease (ID, granted TTL, remaining TTL when seen), written

@@ -31,6 +31,7 @@ type Manifest struct {
 	Encryption      string    `json:"encryption,omitempty"`
 	DBSize          int64     `json:"dbSize,omitempty"`   // decoded snapshot bytes, trailer excluded
 	DBSHA256        string    `json:"dbSha256,omitempty"` // etcd's own trailer
+	Events          int64     `json:"events,omitempty"`   // events in a delta segment
 }
 
 // Name gives the manifest's key.

@@ -41,3 +41,13 @@ var (
 	// ErrPermission is matched by every provider's error for refused access.
 	ErrPermission = errors.New("permission denied")
 )
+
+// LeftoverRemover is implemented by stores whose interrupted uploads leave
+// parts behind (incomplete multipart uploads, orphaned segments, temporary
+// files). Garbage collection calls it with a grace period, so that uploads
+// still running are never touched.
+type LeftoverRemover interface {
+	// RemoveLeftovers deletes what interrupted uploads started before
+	// olderThan left behind, and reports how many it removed.
+	RemoveLeftovers(ctx context.Context, olderThan time.Time) (int, error)
+}
