@@ -56,7 +56,7 @@ func TestGCKeepsNewest(t *testing.T) {
 		}
 	}
 
-	res, err := CollectGarbage(ctx, store, 3, time.Now())
+	res, err := CollectGarbage(ctx, store, GCPolicy{Kind: LimitBased, MaxBackups: 3}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +97,7 @@ func TestGCKeepsNewest(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(root, inFlight)); err != nil {
 		t.Errorf("the upload in flight did not survive GC: %v", err)
 	}
-	if _, err := CollectGarbage(ctx, store, 0, time.Now()); err == nil {
+	if _, err := CollectGarbage(ctx, store, GCPolicy{Kind: LimitBased, MaxBackups: 0}, time.Now()); err == nil {
 		t.Error("GC keeping 0 backups was accepted")
 	}
 }
@@ -118,7 +118,7 @@ func TestGCWithUnreadableManifest(t *testing.T) {
 		os.Chtimes(filepath.Join(root, m.Data), old, old)
 	}
 
-	res, err := CollectGarbage(ctx, store, 1, time.Now())
+	res, err := CollectGarbage(ctx, store, GCPolicy{Kind: LimitBased, MaxBackups: 1}, time.Now())
 	if err == nil || !strings.Contains(err.Error(), broken) {
 		t.Fatalf("GC error = %v, want one naming %s", err, broken)
 	}

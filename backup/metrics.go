@@ -13,6 +13,7 @@ type Metrics struct {
 	LatestTime     *prometheus.GaugeVec     // etcdbr_snapshot_latest_timestamp{kind}
 	LatestRevision *prometheus.GaugeVec     // etcdbr_snapshot_latest_revision{kind}
 	GCDeleted      *prometheus.CounterVec   // etcdbr_snapshot_gc_total{kind}
+	Delta          *DeltaMetrics
 }
 
 // NewMetrics creates the metrics and registers them with reg.
@@ -45,5 +46,6 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"kind"}),
 	}
 	reg.MustRegister(m.Snapshots, m.Duration, m.Size, m.LatestTime, m.LatestRevision, m.GCDeleted)
+	m.Delta = NewDeltaMetrics(reg)
 	return m
 }

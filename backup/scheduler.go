@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/adhocore/gronx"
@@ -43,27 +44,44 @@ func (s Schedule) Period(t time.Time) time.Duration {
 	return s.Next(next).Sub(next)
 }
 
-// Scheduler takes full snapshots on a schedule and collects garbage.
+// Scheduler takes full snapshots on a schedule, delta snapshots in between,
+// and collects garbage.
 type Scheduler struct {
+	// Etcd streams full snapshots; for delta snapshots it must also be a
+	// DeltaSource, as *clientv3.Client is.
 	Etcd       Snapshotter
 	Store      providers.Store
 	Encryption Encryption
 	Schedule   Schedule
-	MaxBackups int
+	MaxBackups int           // chains LimitBased keeps
+	GCPolicy   GCPolicyKind  // "" is LimitBased
 	GCPeriod   time.Duration // 0 turns garbage collection off
-	Metrics    *Metrics
-	Log        *slog.Logger
+	// DeltaPeriod is how often changes are stored as a delta segment; 0
+	// turns delta snapshots off.
+	DeltaPeriod time.Duration
+	// DeltaMemoryLimit bounds the changes held in memory (bytes); 0 is
+	// DefaultDeltaMemoryLimit.
+	DeltaMemoryLimit int64
+	// DeltaRetention: see GCPolicy.DeltaRetention.
+	DeltaRetention time.Duration
+	Metrics        *Metrics
+	Log            *slog.Logger
 
-	mu sync.Mutex // one snapshot at a time
+	mu   sync.Mutex // one full snapshot at a time
+	loop atomic.Pointer[deltaLoop]
+	gc   *Collector
+	gcMu sync.Mutex
 }
 
 // retryDelay is how soon a failed scheduled snapshot is tried again.
 const retryDelay = time.Minute
 
 // Run takes a full snapshot at once unless the store has one younger than a
-// schedule period, then one at every tick, until ctx is done. Snapshots and
-// garbage collection run under work, so one in flight when ctx ends can
-// finish until the caller cancels work.
+// schedule period, then one at every tick, until ctx is done. With a delta
+// period it also extends the newest chain with delta segments from a watch.
+// Snapshots and garbage collection run under work, so one in flight when ctx
+// ends can finish (and the changes held are stored) until the caller cancels
+// work.
 func (s *Scheduler) Run(ctx, work context.Context) {
 	var gcTick <-chan time.Time
 	if s.GCPeriod > 0 {
@@ -77,6 +95,15 @@ func (s *Scheduler) Run(ctx, work context.Context) {
 	} else if fresh {
 		next = s.Schedule.Next(next)
 	}
+	if s.DeltaPeriod > 0 {
+		if ctx.Err() == nil && !next.After(time.Now()) {
+			// The first chain starts from a full snapshot taken now.
+			next = s.nextAfter(s.takeFull(work))
+		}
+		if stop := s.startDeltas(ctx, work); stop != nil {
+			defer stop()
+		}
+	}
 	for {
 		timer := time.NewTimer(time.Until(next))
 		select {
@@ -89,13 +116,55 @@ func (s *Scheduler) Run(ctx, work context.Context) {
 			continue
 		case <-timer.C:
 		}
-		_, err := s.TakeFull(work)
-		now := time.Now()
-		next = s.Schedule.Next(now)
-		if err != nil && now.Add(retryDelay).Before(next) {
-			next = now.Add(retryDelay)
-		}
+		next = s.nextAfter(s.TakeFull(work))
 	}
+}
+
+// nextAfter is when the next full snapshot is due after one that ended now.
+func (s *Scheduler) nextAfter(_ Manifest, err error) time.Time {
+	now := time.Now()
+	next := s.Schedule.Next(now)
+	if err != nil && now.Add(retryDelay).Before(next) {
+		next = now.Add(retryDelay)
+	}
+	return next
+}
+
+// startDeltas runs the delta loop beside the schedule; the function it
+// returns waits for the loop to store what it holds and end.
+func (s *Scheduler) startDeltas(ctx, work context.Context) func() {
+	src, ok := s.Etcd.(DeltaSource)
+	if !ok {
+		s.Log.Error("delta snapshots need an etcd client that can watch; they are off")
+		return nil
+	}
+	l := newDeltaLoop(src, s)
+	s.loop.Store(l)
+	go l.run(ctx, work)
+	return func() {
+		<-l.done
+		s.loop.CompareAndSwap(l, nil)
+	}
+}
+
+// TakeDelta stores every change etcd holds now in a delta segment, and
+// returns it. When a full snapshot stored them meanwhile, its manifest is
+// returned. It fails with ErrNoChanges when everything is already stored,
+// and with ErrDeltasOff when delta snapshots are not running.
+func (s *Scheduler) TakeDelta(ctx context.Context) (Manifest, error) {
+	l := s.loop.Load()
+	if l == nil {
+		return Manifest{}, ErrDeltasOff
+	}
+	rev, err := l.currentRevision(ctx)
+	if err != nil {
+		return Manifest{}, err
+	}
+	m, err, ok := l.ask(ctx, &deltaRequest{upTo: rev})
+	if !ok {
+		return Manifest{}, ErrDeltasOff
+	}
+	return m, err
 }
 
 func (s *Scheduler) hasFreshFull(ctx context.Context, now time.Time) (bool, error) {
@@ -113,7 +182,18 @@ func (s *Scheduler) hasFreshFull(ctx context.Context, now time.Time) (bool, erro
 }
 
 // TakeFull takes one full snapshot now, waiting for any other to finish.
+// While delta snapshots run, it ends the current chain (its changes are
+// stored first) and starts a new one.
 func (s *Scheduler) TakeFull(ctx context.Context) (Manifest, error) {
+	if l := s.loop.Load(); l != nil {
+		if m, err, ok := l.ask(ctx, &deltaRequest{full: true}); ok {
+			return m, err
+		}
+	}
+	return s.takeFull(ctx)
+}
+
+func (s *Scheduler) takeFull(ctx context.Context) (Manifest, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	start := time.Now()
@@ -137,8 +217,22 @@ func (s *Scheduler) TakeFull(ctx context.Context) (Manifest, error) {
 	return m, nil
 }
 
+// Policy is the garbage collection policy the scheduler's fields describe.
+func (s *Scheduler) Policy() GCPolicy {
+	kind := s.GCPolicy
+	if kind == "" {
+		kind = LimitBased
+	}
+	return GCPolicy{Kind: kind, MaxBackups: s.MaxBackups, DeltaRetention: s.DeltaRetention}
+}
+
 func (s *Scheduler) collect(ctx context.Context) {
-	res, err := CollectGarbage(ctx, s.Store, s.MaxBackups, time.Now())
+	s.gcMu.Lock()
+	defer s.gcMu.Unlock()
+	if s.gc == nil {
+		s.gc = &Collector{Store: s.Store, Policy: s.Policy()}
+	}
+	res, err := s.gc.Collect(ctx, time.Now())
 	for _, e := range res.Backups {
 		s.Metrics.GCDeleted.WithLabelValues(string(e.Kind)).Inc()
 		s.Log.Info("garbage collection removed a backup", "key", e.Key, "revision", e.Revision)
@@ -146,6 +240,9 @@ func (s *Scheduler) collect(ctx context.Context) {
 	for _, k := range res.Orphans {
 		s.Metrics.GCDeleted.WithLabelValues("orphan").Inc()
 		s.Log.Info("garbage collection removed an uncommitted data object", "key", k)
+	}
+	if res.Leftovers > 0 {
+		s.Log.Info("garbage collection removed leftovers of interrupted uploads", "count", res.Leftovers)
 	}
 	if err != nil && ctx.Err() == nil {
 		s.Log.Error("garbage collection failed", "err", err)
