@@ -47,17 +47,21 @@ func ReadCatalog(ctx context.Context, store providers.Store) (Catalog, error) {
 		}
 		c.Backups = append(c.Backups, Entry{Name: n, Key: o.Key})
 	}
-	// Time orders backups, not revision: after a restore to an earlier
-	// point, new backups hold lower revisions than older ones, and the
-	// newest backup is still the one taken last.
-	sort.SliceStable(c.Backups, func(i, j int) bool {
-		a, b := c.Backups[i], c.Backups[j]
+	sortBackups(c.Backups)
+	return c, nil
+}
+
+// sortBackups orders backups by time, not revision: after a restore to an
+// earlier point, new backups hold lower revisions than older ones, and the
+// newest backup is still the one taken last.
+func sortBackups(backups []Entry) {
+	sort.SliceStable(backups, func(i, j int) bool {
+		a, b := backups[i], backups[j]
 		if !a.Time.Equal(b.Time) {
 			return a.Time.Before(b.Time)
 		}
 		return a.Revision < b.Revision
 	})
-	return c, nil
 }
 
 // Fulls returns the full snapshots, oldest first.

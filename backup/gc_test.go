@@ -2,6 +2,7 @@ package backup
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"etcdbrctl/providers"
@@ -148,4 +150,79 @@ func takeFulls(t *testing.T, c *clientv3.Client, store providers.Store, n int) [
 		taken = append(taken, m)
 	}
 	return taken
+}
+
+// leftoverStore is a file store that also reports when GC asks it to remove
+// the leftovers of interrupted uploads.
+type leftoverStore struct {
+	providers.Store
+	asked []time.Time
+}
+
+func (s *leftoverStore) RemoveLeftovers(_ context.Context, olderThan time.Time) (int, error) {
+	s.asked = append(s.asked, olderThan)
+	return 2, nil
+}
+
+// TestGCRemovesWholeChains: on a real store, an old chain goes whole (its
+// deltas, then its full snapshot, each manifest with its data), the newest
+// chain stays whole, and the store's leftovers are collected with the grace.
+func TestGCRemovesWholeChains(t *testing.T) {
+	_, c := startEtcd(t, t.TempDir())
+	fs, root := newFileStore(t)
+	store := &leftoverStore{Store: fs}
+	ctx := context.Background()
+	start := time.Now().Add(-3 * time.Hour)
+	var old, kept []Manifest
+	for chain := range 2 {
+		if _, err := c.Put(ctx, key(chain), "v"); err != nil {
+			t.Fatal(err)
+		}
+		t0 := start.Add(time.Duration(chain) * time.Hour)
+		full, err := TakeFull(ctx, c, store, Encryption{}, t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ms := []Manifest{full}
+		for i := range 2 {
+			from := full.Revision + 1 + int64(i)*10
+			m, err := WriteDelta(ctx, store, Encryption{}, from, from+9, t0.Add(time.Duration(i+1)*time.Minute), func(w *DeltaWriter) error {
+				return w.Event(&mvccpb.Event{Kv: &mvccpb.KeyValue{Key: []byte("k"), ModRevision: from}})
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ms = append(ms, m)
+		}
+		if chain == 0 {
+			old = ms
+		} else {
+			kept = ms
+		}
+	}
+	now := time.Now()
+	res, err := CollectGarbage(ctx, store, GCPolicy{Kind: LimitBased, MaxBackups: 1, DeltaRetention: time.Minute}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := short(res.Backups); got != fmt.Sprintf("D%d-%d D%d-%d F%d", old[2].FromRevision, old[2].Revision, old[1].FromRevision, old[1].Revision, old[0].Revision) {
+		t.Fatalf("removed %s", got)
+	}
+	for _, m := range old {
+		for _, k := range []string{m.Name().String(), m.Data} {
+			if _, err := os.Stat(filepath.Join(root, k)); !os.IsNotExist(err) {
+				t.Errorf("%s of a removed chain is still there", k)
+			}
+		}
+	}
+	for _, m := range kept {
+		for _, k := range []string{m.Name().String(), m.Data} {
+			if _, err := os.Stat(filepath.Join(root, k)); err != nil {
+				t.Errorf("the newest chain lost %s: %v", k, err)
+			}
+		}
+	}
+	if len(store.asked) != 1 || !store.asked[0].Equal(now.Add(-OrphanGrace)) || res.Leftovers != 2 {
+		t.Fatalf("leftover removal asked %v, reported %d", store.asked, res.Leftovers)
+	}
 }
