@@ -93,7 +93,11 @@ type deltaLoop struct {
 	waiters    []*deltaRequest
 
 	highWater atomic.Int64 // most bytes held at once, for tests and figures
+	pauses    atomic.Int64 // times the watch paused for a full buffer
+	ready     atomic.Bool  // the loop has a chain to extend
 }
+
+func (l *deltaLoop) started() bool { return l.ready.Load() }
 
 func newDeltaLoop(etcd DeltaSource, s *Scheduler) *deltaLoop {
 	limit := s.DeltaMemoryLimit
@@ -128,6 +132,7 @@ func (l *deltaLoop) run(ctx, work context.Context) {
 	if !l.start(ctx, work) {
 		return
 	}
+	l.ready.Store(true)
 	period := time.NewTicker(l.period)
 	defer period.Stop()
 	tick := time.NewTicker(housekeeping)

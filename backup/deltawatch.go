@@ -136,6 +136,7 @@ func (l *deltaLoop) pause(rev int64) {
 	l.stopWatch()
 	l.next = rev
 	l.waitUpload = true
+	l.pauses.Add(1)
 	if l.metrics != nil {
 		l.metrics.Delta.paused()
 	}
