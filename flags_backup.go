@@ -15,12 +15,12 @@ import (
 // follow gardener's etcdbrctl.
 type backupFlags struct {
 	Schedule                     string        `help:"Cron schedule (five fields, UTC) of full snapshots." default:"0 */1 * * *"`
-	MaxBackups                   int           `help:"Full snapshots to keep (LimitBased policy); older ones are garbage-collected." default:"7"`
+	MaxBackups                   int           `help:"Full snapshots to keep, each with its deltas (LimitBased policy); older ones are garbage-collected." default:"7"`
 	GarbageCollectionPolicy      string        `help:"Which backups garbage collection keeps: LimitBased (the newest --max-backups full snapshots) or Exponential (all of the last hour, then one per hour for a day, per day for a week, per week for four weeks)." enum:"LimitBased,Exponential" default:"LimitBased"`
 	GarbageCollectionPeriod      time.Duration `help:"How often garbage collection runs; 0 turns it off." default:"1m"`
 	DeltaSnapshotPeriod          time.Duration `help:"How often changes since the last backup are saved as a delta snapshot; 0 turns deltas off. At most this much of the newest writes is lost with the disk." default:"10s"`
-	DeltaSnapshotMemoryLimit     byteSize      `help:"Buffered changes that trigger a delta snapshot before its period ends (bytes; KiB, MiB and GiB suffixes)." default:"64MiB"`
-	DeltaSnapshotRetentionPeriod time.Duration `help:"Delta snapshots older than this are garbage-collected (never those the newest full snapshot needs); 0 keeps them as long as their full snapshot." default:"0"`
+	DeltaSnapshotMemoryLimit     byteSize      `help:"Most changes held in memory (bytes; KiB, MiB and GiB suffixes). A delta snapshot is cut before its period ends once half of it waits; when the store is slower than etcd, reading changes pauses." default:"64MiB"`
+	DeltaSnapshotRetentionPeriod time.Duration `help:"The deltas of a chain older than the newest are garbage-collected once its newest delta is older than this; 0 keeps them as long as their full snapshot (LimitBased) or for an hour (Exponential)." default:"0"`
 }
 
 // scheduler checks the flags and returns the backup loop they describe.
@@ -46,7 +46,10 @@ func (f backupFlags) scheduler(store providers.Store, enc backup.Encryption) (*b
 	}
 	return &backup.Scheduler{
 		Store: store, Encryption: enc, Schedule: sched,
-		MaxBackups: f.MaxBackups, GCPeriod: f.GarbageCollectionPeriod,
+		MaxBackups: f.MaxBackups, GCPolicy: backup.GCPolicyKind(f.GarbageCollectionPolicy),
+		GCPeriod:    f.GarbageCollectionPeriod,
+		DeltaPeriod: f.DeltaSnapshotPeriod, DeltaMemoryLimit: int64(f.DeltaSnapshotMemoryLimit),
+		DeltaRetention: f.DeltaSnapshotRetentionPeriod,
 	}, nil
 }
 
