@@ -63,7 +63,7 @@ func TestBadInput(t *testing.T) {
 }
 
 func TestListRestoreAndCleanStop(t *testing.T) {
-	n := newNode(t, "--max-backups", "2", "--garbage-collection-period", "200ms")
+	n := newNode(t, "--max-backups", "2", "--garbage-collection-period", "200ms", "--delta-snapshot-period", "0")
 	p := n.start()
 	c := n.client()
 	fill(t, c)
