@@ -26,6 +26,8 @@ func TestCrashDuringDeltaUpload(t *testing.T) {
 	for attempt := 1; ; attempt++ {
 		p := n.start()
 		stop := writeLoad(t, n.client(), 400)
+		// Some deltas are committed first, so there is a chain to keep.
+		waitCommitted(t, n.store, 30)
 		caught := killDuringUpload(t, p, n.store, ".delta-")
 		stop()
 		committed = checkStore(t, n.store)
