@@ -43,6 +43,7 @@ func (s *syncBuffer) String() string {
 // runningScheduler is a Scheduler running its loop until stop is called.
 type runningScheduler struct {
 	*Scheduler
+	reg  *prometheus.Registry
 	logs *syncBuffer
 	stop func() // ends Run and waits for it
 }
@@ -50,10 +51,11 @@ type runningScheduler struct {
 func startScheduler(t *testing.T, c *clientv3.Client, store providers.Store, period time.Duration, limit int64) *runningScheduler {
 	t.Helper()
 	logs := &syncBuffer{}
+	reg := prometheus.NewRegistry()
 	s := &Scheduler{
 		Etcd: c, Store: store, Schedule: yearly, MaxBackups: 5,
 		DeltaPeriod: period, DeltaMemoryLimit: limit,
-		Metrics: NewMetrics(prometheus.NewRegistry()),
+		Metrics: NewMetrics(reg),
 		Log:     slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -87,7 +89,23 @@ func startScheduler(t *testing.T, c *clientv3.Client, store providers.Store, per
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	return &runningScheduler{Scheduler: s, logs: logs, stop: stop}
+	return &runningScheduler{Scheduler: s, reg: reg, logs: logs, stop: stop}
+}
+
+// gauge reads the value of a gauge without labels.
+func (s *runningScheduler) gauge(t *testing.T, name string) float64 {
+	t.Helper()
+	families, err := s.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() == name && len(f.GetMetric()) == 1 {
+			return f.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	t.Fatalf("no gauge %s", name)
+	return 0
 }
 
 // chainRecords reads every record of a chain's deltas, checking that they

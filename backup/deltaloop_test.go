@@ -195,7 +195,24 @@ func TestDeltaFinalFlushOnStop(t *testing.T) {
 		}
 		rev = resp.Header.Revision
 	}
+	// The lag shows the changes seen and not stored.
+	deadline := time.Now().Add(30 * time.Second)
+	for s.gauge(t, "etcdbr_delta_lag_revisions") != 20 || s.gauge(t, "etcdbr_delta_buffered_bytes") == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("lag %v revisions, %v bytes held; want 20 revisions held",
+				s.gauge(t, "etcdbr_delta_lag_revisions"), s.gauge(t, "etcdbr_delta_buffered_bytes"))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if s.gauge(t, "etcdbr_delta_lag_seconds") <= 0 {
+		t.Fatal("lag in seconds is 0 with changes waiting")
+	}
 	s.stop()
+	for _, name := range []string{"etcdbr_delta_lag_revisions", "etcdbr_delta_lag_seconds", "etcdbr_delta_buffered_bytes"} {
+		if v := s.gauge(t, name); v != 0 {
+			t.Errorf("%s = %v after the final flush, want 0", name, v)
+		}
+	}
 	chains := latestChains(t, store)
 	ch := chains[len(chains)-1]
 	if len(ch.Deltas) != 1 || ch.Last().Revision != rev {
