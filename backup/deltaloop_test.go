@@ -123,7 +123,7 @@ func TestDeltaChainMatchesHistory(t *testing.T) {
 func TestDeltaFlushOnMemoryLimit(t *testing.T) {
 	_, c := startEtcd(t, t.TempDir())
 	fs, _ := newFileStore(t)
-	store := &slowStore{Store: fs, delay: 150 * time.Millisecond}
+	store := &slowStore{Store: fs, delay: 250 * time.Millisecond}
 	const limit = 256 << 10
 	s := startScheduler(t, c, store, time.Hour, limit)
 	l := s.loop.Load()
