@@ -130,4 +130,3 @@ func TestExecRefusesEmbeddedFlags(t *testing.T) {
 		t.Fatalf("a bad etcd flag: exit code %d:\n%s", code, out)
 	}
 }
-
