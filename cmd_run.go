@@ -17,13 +17,22 @@ type runCmd struct {
 	serveFlags  `embed:""`
 	storeFlags  `embed:""`
 	backupFlags `embed:""`
+	execFlags   `embed:""`
 
 	ServerPort   int           `help:"Port of the HTTP API (/healthz, /metrics, /snapshot/...); 0 turns it off." default:"8080"`
 	ReadyTimeout time.Duration `help:"How long etcd may take to become ready." default:"2m"`
 	StopGrace    time.Duration `help:"How long a backup in flight may take to finish when stopping." default:"30s"`
+
+	Command []string `arg:"" optional:"" passthrough:"partial" help:"etcd's command line, after --: etcd then runs as a supervised child process with its flags unchanged (exec mode). Without it, etcd runs embedded."`
 }
 
-func (c *runCmd) Run(ctx context.Context, log *slog.Logger, _ io.Writer) error {
+func (c *runCmd) Run(ctx context.Context, log *slog.Logger, format logFormat, _ io.Writer) error {
+	if len(c.Command) > 0 && c.Command[0] == "--" {
+		c.Command = c.Command[1:]
+	}
+	if len(c.Command) > 0 {
+		return c.runExec(ctx, log, format)
+	}
 	// Every check comes before anything is created on disk or in the store.
 	if c.ServerPort < 0 || c.ServerPort > 65535 {
 		return usagef("--server-port %d is not a port", c.ServerPort)
@@ -70,11 +79,12 @@ func (c *runCmd) Run(ctx context.Context, log *slog.Logger, _ io.Writer) error {
 		StartEtcd: func(ctx context.Context) (supervisor.Etcd, error) {
 			return embedded.Start(ctx, cfg, log, c.ReadyTimeout)
 		},
-		Backup:    sched,
-		API:       api,
-		StopGrace: c.StopGrace,
-		Log:       log,
-		Zap:       zlog,
+		Backup:      sched,
+		API:         api,
+		StopGrace:   c.StopGrace,
+		StopTimeout: c.StopTimeout,
+		Log:         log,
+		Zap:         zlog,
 	})
 	return d.Run(ctx)
 }

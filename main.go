@@ -13,6 +13,8 @@ import (
 	"syscall"
 
 	"github.com/alecthomas/kong"
+
+	"etcdbrctl/supervisor"
 )
 
 // version is stamped at build time with -ldflags "-X main.version=...".
@@ -68,6 +70,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	kctx.BindTo(ctx, (*context.Context)(nil))
 	kctx.BindTo(stdout, (*io.Writer)(nil))
 	kctx.Bind(log)
+	kctx.Bind(logFormat(c.LogFormat))
 	err = kctx.Run()
 	if err == nil {
 		return 0
@@ -75,6 +78,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stderr, "etcdbrctl: %v\n", err)
 	if errors.As(err, new(usageError)) {
 		return 2
+	}
+	// etcd's own exit code, when etcdbrctl ends because etcd did.
+	var exit *supervisor.ExitError
+	if errors.As(err, &exit) && exit.ExitCode() > 0 {
+		return exit.ExitCode()
 	}
 	return 1
 }

@@ -16,6 +16,14 @@ var ErrInUse = errors.New("data dir is in use by another process")
 // one is replaced from the newest backup. After an unclean stop the check is
 // the full one.
 func (r Restorer) Prepare(ctx context.Context, dir string) error {
+	return r.prepare(ctx, dir, nil)
+}
+
+// prepare is Prepare that calls restoring, if set, before a restore begins.
+func (r Restorer) prepare(ctx context.Context, dir string, restoring func()) error {
+	if restoring == nil {
+		restoring = func() {}
+	}
 	clean, err := datadir.TakeCleanStop(dir)
 	if err != nil {
 		return err
@@ -35,6 +43,7 @@ func (r Restorer) Prepare(ctx context.Context, dir string) error {
 	case datadir.InUse:
 		return fmt.Errorf("%s: %w: %s", dir, ErrInUse, report.Reason)
 	case datadir.Empty:
+		restoring()
 		_, err := r.RestoreLatest(ctx, dir)
 		if errors.Is(err, ErrNoBackup) {
 			r.Log.Info("no data dir and no backup: etcd starts fresh", "dir", dir)
@@ -43,6 +52,7 @@ func (r Restorer) Prepare(ctx context.Context, dir string) error {
 		return err
 	default:
 		r.Log.Warn("data dir is invalid", "dir", dir, "check", mode, "reason", report.Reason)
+		restoring()
 		_, err := r.RestoreLatest(ctx, dir)
 		if errors.Is(err, ErrNoBackup) {
 			return fmt.Errorf("data dir %s is invalid (%s) and the store has no backup to restore it from; "+

@@ -5,11 +5,14 @@ package supervisor
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -41,7 +44,14 @@ type Config struct {
 	API net.Listener
 	// StopGrace bounds how long a snapshot in flight may take to finish on stop.
 	StopGrace time.Duration
-	Log       *slog.Logger
+	// StopTimeout bounds how long etcd may take to stop; 0 means 30s.
+	StopTimeout time.Duration
+	// Restart, when set, runs etcd again after it ends on its own (an
+	// *ExitError from Err or StartEtcd); nil stops the daemon instead.
+	Restart *RestartPolicy
+	// Notify hears of the daemon's state (sd_notify states); nil: nobody.
+	Notify Notifier
+	Log    *slog.Logger
 	// Zap carries the etcd client's own log; nil discards it.
 	Zap *zap.Logger
 }
@@ -51,8 +61,10 @@ type Phase string
 
 const (
 	PhaseValidating Phase = "validating"
+	PhaseRestoring  Phase = "restoring"
 	PhaseStarting   Phase = "starting"
 	PhaseRunning    Phase = "running"
+	PhaseRestarting Phase = "restarting"
 	PhaseStopping   Phase = "stopping"
 )
 
@@ -63,6 +75,9 @@ type Daemon struct {
 	phase    atomic.Value // Phase
 	client   atomic.Pointer[clientv3.Client]
 	sched    *backup.Scheduler
+
+	mu   sync.Mutex
+	etcd Etcd // the running etcd, for Signal
 }
 
 // New prepares a daemon; Run starts it.
@@ -75,8 +90,9 @@ func New(cfg Config) *Daemon {
 	return d
 }
 
-// Run blocks until ctx is done (a clean stop, nil error) or etcd fails.
-func (d *Daemon) Run(ctx context.Context) (err error) {
+// Run blocks until ctx is done (a clean stop, nil error) or etcd fails for
+// good. When etcd ended on its own, the error wraps an *ExitError.
+func (d *Daemon) Run(ctx context.Context) error {
 	log := d.cfg.Log
 	apiDone := make(chan struct{})
 	if d.cfg.API != nil {
@@ -96,27 +112,78 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 		log.Info("HTTP API listening", "addr", d.cfg.API.Addr().String())
 	}
 
-	if err := d.cfg.Restorer.Prepare(ctx, d.cfg.DataDir); err != nil {
-		if ctx.Err() != nil {
-			log.Info("stopped while preparing the data dir; it is left as it was")
+	var restarts *restarts
+	if d.cfg.Restart != nil {
+		restarts = newRestarts(*d.cfg.Restart)
+	}
+	for {
+		healthy, err := d.runOnce(ctx)
+		var exit *ExitError
+		if err == nil || ctx.Err() != nil {
 			return nil
 		}
-		return err
+		if restarts == nil || !errors.As(err, &exit) {
+			return err
+		}
+		delay, again, why := restarts.next(exit.Status, healthy, time.Now())
+		if !again {
+			if exit.Status.Success() {
+				log.Info("etcd exited with code 0; not restarting it", "because", why)
+				return nil
+			}
+			log.Error("etcd is not restarted", "status", exit.Status.String(), "because", why)
+			return fmt.Errorf("%w; not restarting it: %s", err, why)
+		}
+		d.setPhase(PhaseRestarting, fmt.Sprintf("etcd %s; restarting in %s", exit.Status, delay))
+		log.Warn("etcd ended; restarting it", "status", exit.Status.String(), "after", delay)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(delay):
+		}
+	}
+}
+
+// runOnce prepares the data dir, starts etcd and serves until ctx is done
+// (nil) or etcd fails; healthy is how long etcd was ready.
+func (d *Daemon) runOnce(ctx context.Context) (healthy time.Duration, err error) {
+	d.setPhase(PhaseValidating, "checking the data dir "+d.cfg.DataDir)
+	restoring := func() { d.setPhase(PhaseRestoring, "restoring the data dir "+d.cfg.DataDir) }
+	if err := d.cfg.Restorer.prepare(ctx, d.cfg.DataDir, restoring); err != nil {
+		if ctx.Err() != nil {
+			d.cfg.Log.Info("stopped while preparing the data dir; it is left as it was")
+			return 0, nil
+		}
+		return 0, err
 	}
 	if ctx.Err() != nil {
-		return nil
+		return 0, nil
 	}
-	d.phase.Store(PhaseStarting)
+	d.setPhase(PhaseStarting, "starting etcd")
 	etcd, err := d.cfg.StartEtcd(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil
+			return 0, nil
 		}
-		return fmt.Errorf("start etcd: %w", err)
+		if errors.As(err, new(*ExitError)) {
+			return 0, err
+		}
+		return 0, fmt.Errorf("start etcd: %w", err)
 	}
+	return d.serve(ctx, etcd)
+}
+
+// serve runs the backups and the API's etcd client while etcd runs, and
+// stops etcd when ctx is done or it failed.
+func (d *Daemon) serve(ctx context.Context, etcd Etcd) (healthy time.Duration, err error) {
+	log := d.cfg.Log
+	d.setEtcd(etcd)
+	ready := time.Now()
 	defer func() {
-		d.phase.Store(PhaseStopping)
-		stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		healthy = time.Since(ready)
+		d.setEtcd(nil)
+		d.setPhase(PhaseStopping, "stopping etcd")
+		stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.stopTimeout())
 		defer cancel()
 		if serr := etcd.Stop(stopCtx); serr != nil {
 			log.Error("etcd did not stop cleanly", "err", serr)
@@ -130,23 +197,30 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 		}
 	}()
 
-	client, err := clientv3.New(clientv3.Config{
+	cc := clientv3.Config{
 		Endpoints:   []string{etcd.ClientURL()},
 		DialTimeout: 5 * time.Second,
 		// The client's info lines (one per snapshot stream) are noise here.
 		Logger: clientLogger(d.cfg.Zap),
-	})
+	}
+	if t, ok := etcd.(interface{ ClientTLS() *tls.Config }); ok {
+		cc.TLS = t.ClientTLS()
+	}
+	client, err := clientv3.New(cc)
 	if err != nil {
-		return fmt.Errorf("connect to etcd: %w", err)
+		return 0, fmt.Errorf("connect to etcd: %w", err)
 	}
 	defer client.Close()
+	defer d.client.Store(nil)
 	d.sched.Etcd = client
 	d.client.Store(client) // publishes sched.Etcd to the HTTP handlers too
-	d.phase.Store(PhaseRunning)
+	d.setPhase(PhaseRunning, "etcd is running")
+	d.notify("READY=1")
 	log.Info("etcd is ready", "client_url", etcd.ClientURL(), "data_dir", d.cfg.DataDir)
 
 	// On stop the schedule ends at once, but a snapshot in flight may finish
-	// within StopGrace before etcd goes away.
+	// within StopGrace before etcd goes away. When etcd failed, there is
+	// nothing to wait for.
 	loopCtx, stopLoop := context.WithCancel(ctx)
 	workCtx, abortWork := context.WithCancel(context.WithoutCancel(ctx))
 	loopDone := make(chan struct{})
@@ -156,6 +230,9 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 	}()
 	defer func() {
 		stopLoop()
+		if err != nil {
+			abortWork()
+		}
 		select {
 		case <-loopDone:
 		case <-time.After(d.cfg.StopGrace):
@@ -168,13 +245,59 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 
 	select {
 	case <-ctx.Done():
+		d.setPhase(PhaseStopping, "stopping")
+		d.notify("STOPPING=1")
 		log.Info("stopping")
-		return nil
+		return 0, nil
 	case err, ok := <-etcd.Err():
-		if !ok || err == nil {
-			return errors.New("etcd stopped unexpectedly")
+		var exit *ExitError
+		switch {
+		case !ok || err == nil:
+			return 0, errors.New("etcd stopped unexpectedly")
+		case errors.As(err, &exit):
+			return 0, err
 		}
-		return fmt.Errorf("etcd failed: %w", err)
+		return 0, fmt.Errorf("etcd failed: %w", err)
+	}
+}
+
+func (d *Daemon) stopTimeout() time.Duration {
+	if d.cfg.StopTimeout > 0 {
+		return d.cfg.StopTimeout
+	}
+	return 30 * time.Second
+}
+
+// Signal forwards sig to etcd when it runs as a process; it does nothing
+// while no etcd runs.
+func (d *Daemon) Signal(sig os.Signal) error {
+	d.mu.Lock()
+	etcd := d.etcd
+	d.mu.Unlock()
+	if s, ok := etcd.(interface{ Signal(os.Signal) error }); ok {
+		return s.Signal(sig)
+	}
+	return nil
+}
+
+func (d *Daemon) setEtcd(e Etcd) {
+	d.mu.Lock()
+	d.etcd = e
+	d.mu.Unlock()
+}
+
+// setPhase records the phase for /healthz and tells the service manager.
+func (d *Daemon) setPhase(p Phase, status string) {
+	d.phase.Store(p)
+	d.notify("STATUS=" + status)
+}
+
+func (d *Daemon) notify(state string) {
+	if d.cfg.Notify == nil {
+		return
+	}
+	if err := d.cfg.Notify.Notify(state); err != nil {
+		d.cfg.Log.Debug("cannot notify the service manager", "err", err)
 	}
 }
 
