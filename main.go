@@ -13,6 +13,8 @@ import (
 	"syscall"
 
 	"github.com/alecthomas/kong"
+
+	"etcdbrctl/supervisor"
 )
 
 // version is stamped at build time with -ldflags "-X main.version=...".
@@ -26,6 +28,8 @@ type cli struct {
 	Restore restoreCmd `cmd:"" help:"Restore the newest backup into a data dir."`
 	List    listCmd    `cmd:"" help:"List the backups in a store."`
 	Version versionCmd `cmd:"" help:"Print the versions of etcdbrctl, the embedded etcd and Go."`
+
+	Initialize initializeCmd `cmd:"" help:"Check the data dir and restore it from the newest backup if it is missing, damaged or stale."`
 
 	CheckDataDir checkDataDirCmd `cmd:"" hidden:"" help:"Check a data dir and print the report as JSON (used by run)."`
 }
@@ -73,7 +77,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	fmt.Fprintf(stderr, "etcdbrctl: %v\n", err)
-	if errors.As(err, new(usageError)) {
+	var coded exitError
+	switch {
+	case errors.As(err, &coded):
+		return coded.code
+	case errors.Is(err, supervisor.ErrWrongVolume):
+		return exitWrongVolume
+	case errors.As(err, new(usageError)):
 		return 2
 	}
 	return 1

@@ -112,6 +112,9 @@ func RecordOwner(dir, name string) (Owner, error) {
 		return Owner{}, fmt.Errorf("datadir: record owner of %s: %w", dir, err)
 	}
 	o := Owner{ClusterID: ids.cluster.String(), MemberID: ids.member.String(), Name: name}
+	if old, ok, err := ReadOwner(dir); err == nil && ok && old == o {
+		return o, nil
+	}
 	return o, WriteOwner(dir, o)
 }
 

@@ -143,6 +143,7 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 	d.sched.Etcd = client
 	d.client.Store(client) // publishes sched.Etcd to the HTTP handlers too
 	d.phase.Store(PhaseRunning)
+	d.cfg.Restorer.recordOwner(d.cfg.DataDir)
 	log.Info("etcd is ready", "client_url", etcd.ClientURL(), "data_dir", d.cfg.DataDir)
 
 	// On stop the schedule ends at once, but a snapshot in flight may finish
