@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"time"
 
 	"etcdbrctl/datadir"
 )
@@ -16,6 +17,7 @@ import (
 type checkDataDirCmd struct {
 	Mode                 string `help:"sanity or full." enum:"sanity,full" default:"full"`
 	NewestBackupRevision int64  `help:"Report the dir as behind when it stays below this revision after its WAL is replayed; 0 skips."`
+	NewestBackupTime     string `help:"When that backup was taken (RFC 3339); a dir restored after it is not compared with it."`
 	Name                 string `help:"The member the dir must belong to."`
 	InitialCluster       string `help:"The dir must belong to the cluster this makes (name=peerURL,...)."`
 	InitialClusterToken  string `help:"Token of the initial cluster."`
@@ -27,9 +29,16 @@ func (c *checkDataDirCmd) Run(ctx context.Context, stdout io.Writer) error {
 	if err != nil {
 		return usageError{err}
 	}
+	var newestTime time.Time
+	if c.NewestBackupTime != "" {
+		if newestTime, err = time.Parse(time.RFC3339Nano, c.NewestBackupTime); err != nil {
+			return usagef("--newest-backup-time: %v", err)
+		}
+	}
 	r, err := datadir.Check(ctx, c.Dir, datadir.Options{
 		Mode:                 mode,
 		NewestBackupRevision: c.NewestBackupRevision,
+		NewestBackupTime:     newestTime,
 		Expect: datadir.Expectation{
 			Name: c.Name, InitialCluster: c.InitialCluster, InitialClusterToken: c.InitialClusterToken,
 		},
@@ -50,8 +59,13 @@ func validateInChild(ctx context.Context, dir string, opts datadir.Options) (dat
 	if err != nil {
 		return datadir.Report{}, err
 	}
+	var newestTime string
+	if !opts.NewestBackupTime.IsZero() {
+		newestTime = opts.NewestBackupTime.Format(time.RFC3339Nano)
+	}
 	cmd := exec.CommandContext(ctx, self, "check-data-dir", "--mode", opts.Mode.String(),
 		"--newest-backup-revision", fmt.Sprint(opts.NewestBackupRevision),
+		"--newest-backup-time", newestTime,
 		"--name", opts.Expect.Name,
 		"--initial-cluster", opts.Expect.InitialCluster,
 		"--initial-cluster-token", opts.Expect.InitialClusterToken,

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"go.etcd.io/etcd/client/pkg/v3/types"
 	"go.etcd.io/etcd/server/v3/etcdserver/api/membership"
@@ -26,6 +27,12 @@ type Owner struct {
 	ClusterID string `json:"cluster_id"`
 	MemberID  string `json:"member_id,omitempty"`
 	Name      string `json:"name"`
+	// RestoredAt and RestoredRevision say when the directory was restored
+	// from a backup, and to which revision. A restore to an older point
+	// is deliberate: the directory is not called stale against backups
+	// taken before it.
+	RestoredAt       time.Time `json:"restored_at,omitzero"`
+	RestoredRevision int64     `json:"restored_revision,omitempty"`
 }
 
 // Expectation is the member configuration a data directory must match.
@@ -104,7 +111,8 @@ func WriteOwner(dir string, o Owner) error {
 }
 
 // RecordOwner writes the owner marker of dir from the IDs in its WAL and
-// the member name. Call it once etcd has accepted the directory (after a
+// the member name, keeping what an earlier marker of the same owner says
+// about a restore. Call it once etcd has accepted the directory (after a
 // start, a restore or a successful check).
 func RecordOwner(dir, name string) (Owner, error) {
 	ids, err := readWALIDs(filepath.Join(dir, filepath.FromSlash(walPath)))
@@ -112,9 +120,22 @@ func RecordOwner(dir, name string) (Owner, error) {
 		return Owner{}, fmt.Errorf("datadir: record owner of %s: %w", dir, err)
 	}
 	o := Owner{ClusterID: ids.cluster.String(), MemberID: ids.member.String(), Name: name}
-	if old, ok, err := ReadOwner(dir); err == nil && ok && old == o {
-		return o, nil
+	old, ok, err := ReadOwner(dir)
+	if err == nil && ok && old.ClusterID == o.ClusterID && old.MemberID == o.MemberID && old.Name == o.Name {
+		return old, nil
 	}
+	return o, WriteOwner(dir, o)
+}
+
+// RecordRestore writes the owner marker of a directory just restored from
+// a backup at revision rev.
+func RecordRestore(dir, name string, rev int64, at time.Time) (Owner, error) {
+	ids, err := readWALIDs(filepath.Join(dir, filepath.FromSlash(walPath)))
+	if err != nil {
+		return Owner{}, fmt.Errorf("datadir: record restore of %s: %w", dir, err)
+	}
+	o := Owner{ClusterID: ids.cluster.String(), MemberID: ids.member.String(), Name: name,
+		RestoredAt: at.UTC(), RestoredRevision: rev}
 	return o, WriteOwner(dir, o)
 }
 

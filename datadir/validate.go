@@ -56,6 +56,10 @@ type Options struct {
 	// is Invalid (CodeBehind): a stale disk, or a volume from the past.
 	// 0 skips the comparison.
 	NewestBackupRevision int64 `json:"newest_backup_revision,omitempty"`
+	// NewestBackupTime is when that backup was taken. A directory whose
+	// owner marker records a restore after it was restored on purpose,
+	// possibly to an older point, and is not compared with it.
+	NewestBackupTime time.Time `json:"newest_backup_time,omitzero"`
 	// Expect is the configured member. A directory that belongs to
 	// another cluster or member, by its owner marker or by the IDs its
 	// WAL was written with, is Foreign.
@@ -100,9 +104,16 @@ func (v validator) check(ctx context.Context, dir string, opts Options) (Report,
 	if idsErr == nil {
 		report.ClusterID, report.MemberID = ids.cluster.String(), ids.member.String()
 	}
-	if foreign, err := checkOwnership(dir, ids, idsErr, opts.Expect); err != nil || foreign != "" {
+	marker, foreign, err := checkOwnership(dir, ids, idsErr, opts.Expect)
+	if err != nil || foreign != "" {
 		report.State, report.Code, report.Reason = Foreign, CodeWrongVolume, foreign
 		return report, err
+	}
+	if marker != nil && !marker.RestoredAt.IsZero() && !opts.NewestBackupTime.IsZero() &&
+		!marker.RestoredAt.Before(opts.NewestBackupTime) {
+		// Restored after the newest backup was taken: whatever point it
+		// was restored to is the one wanted.
+		report.NewestBackupRevision = 0
 	}
 
 	dbFile := filepath.Join(dir, filepath.FromSlash(dbPath))
@@ -138,7 +149,7 @@ func (v validator) check(ctx context.Context, dir string, opts Options) (Report,
 		}
 	}
 
-	if mode == Full || opts.NewestBackupRevision > report.Revision {
+	if mode == Full || report.NewestBackupRevision > report.Revision {
 		if err := v.replay(ctx, dir, mode, &report); err != nil {
 			return report, fmt.Errorf("datadir: validate %s: %w", dir, err)
 		}
@@ -216,12 +227,12 @@ func (r *Report) fail(code Code, reason string) {
 	r.State, r.Code, r.Reason = Invalid, code, reason
 }
 
-// checkOwnership returns a reason when dir belongs to another cluster or
-// member than expect describes.
-func checkOwnership(dir string, ids walIDs, idsErr error, expect Expectation) (string, error) {
+// checkOwnership returns dir's owner marker, if any, and a reason when dir
+// belongs to another cluster or member than expect describes.
+func checkOwnership(dir string, ids walIDs, idsErr error, expect Expectation) (*Owner, string, error) {
 	marker, ok, err := ReadOwner(dir)
 	if err != nil {
-		return "", err
+		return nil, "", err
 	}
 	var mp *Owner
 	if ok {
@@ -233,9 +244,9 @@ func checkOwnership(dir string, ids walIDs, idsErr error, expect Expectation) (s
 	}
 	reason, err := ownership(mp, ip, expect)
 	if err != nil {
-		return "", fmt.Errorf("datadir: %w", err)
+		return nil, "", fmt.Errorf("datadir: %w", err)
 	}
-	return reason, nil
+	return mp, reason, nil
 }
 
 // inspectLayout checks the files and directories etcd needs, without

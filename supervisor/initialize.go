@@ -61,7 +61,7 @@ func (r Restorer) Initialize(ctx context.Context, dataDir string, mode datadir.M
 	opts := datadir.Options{Mode: mode, Expect: r.Expect}
 	switch {
 	case storeErr == nil:
-		opts.NewestBackupRevision = latest.Revision
+		opts.NewestBackupRevision, opts.NewestBackupTime = latest.Revision, latest.Time
 	case errors.Is(storeErr, ErrNoBackup):
 	default:
 		// The dir can still be judged; only a restore needs the store.

@@ -30,16 +30,17 @@ import (
 // data dirs written by a real etcd, and a store with a backup taken before
 // any damage.
 type matrixFixture struct {
-	golden   string // ahead of the backup: valid
-	behind   string // a copy of golden from before the backup
-	foreign  string // a member of another cluster, with its owner marker
-	store    providers.Store
-	backup   backup.Manifest
-	goldRev  int64
-	expect   datadir.Expectation
-	member   backup.Member
-	peerURL  string
-	snapFile string // newest raft snap file in golden, relative to it
+	golden    string // ahead of the backup: valid
+	behind    string // a copy of golden from before the backup
+	foreign   string // a member of another cluster, with its owner marker
+	store     providers.Store
+	backup    backup.Manifest
+	goldRev   int64
+	behindRev int64
+	expect    datadir.Expectation
+	member    backup.Member
+	peerURL   string
+	snapFile  string // newest raft snap file in golden, relative to it
 }
 
 const matrixToken = "etcd-cluster"
@@ -76,7 +77,7 @@ func newMatrixFixture(t *testing.T) matrixFixture {
 	}
 
 	e, c := etcdtest.StartWith(t, fx.golden, configure(matrixToken))
-	putMany(t, c, "a/", 300, 10)
+	fx.behindRev = putMany(t, c, "a/", 300, 10)
 	etcdtest.Stop(e)
 	copyDir(t, fx.golden, fx.behind)
 
@@ -192,6 +193,13 @@ func TestCorruptionMatrix(t *testing.T) {
 			mustRemoveAll(t, dir)
 			copyDir(t, fx.behind, dir)
 		}, verdict{datadir.Invalid, datadir.CodeBehind}, verdict{datadir.Invalid, datadir.CodeBehind}, restored},
+		{"restored to an older point after the newest backup", func(t *testing.T, dir string) {
+			mustRemoveAll(t, dir)
+			copyDir(t, fx.behind, dir)
+			if _, err := datadir.RecordRestore(dir, "default", fx.behindRev, time.Now()); err != nil {
+				t.Fatal(err)
+			}
+		}, valid, valid, kept},
 	}
 
 	for _, tc := range cases {
@@ -237,7 +245,10 @@ func TestCorruptionMatrix(t *testing.T) {
 				if err != nil || len(quarantined) != 0 {
 					t.Fatalf("Initialize = %v, quarantined %v", err, quarantined)
 				}
-				checkDir(ctx, t, dir, fx.goldRev)
+				if !reflect.DeepEqual(before, treeListingWithoutOwner(t, dir, before)) {
+					t.Fatal("a kept dir was changed")
+				}
+				checkDir(ctx, t, dir, res.Report.Revision)
 				return
 			}
 			if err != nil {
@@ -257,6 +268,16 @@ func TestCorruptionMatrix(t *testing.T) {
 			}
 		})
 	}
+}
+
+// treeListingWithoutOwner lists dir, leaving out the owner marker unless
+// before has it: keeping a dir records its owner and changes nothing else.
+func treeListingWithoutOwner(t *testing.T, dir string, before map[string]string) map[string]string {
+	l := treeListing(t, dir)
+	if _, ok := before[".etcdbrctl-owner.json"]; !ok {
+		delete(l, ".etcdbrctl-owner.json")
+	}
+	return l
 }
 
 // checkDir fails unless dir passes the full check at rev.

@@ -110,7 +110,7 @@ func (r Restorer) restoreFrom(ctx context.Context, dir string, m backup.Manifest
 		return Restored{}, fmt.Errorf("restored data dir does not check out (state %s, revision %d, want %d): %s",
 			report.State, report.Revision, m.Revision, report.Reason)
 	}
-	if _, err := datadir.RecordOwner(built, r.Member.Name); err != nil {
+	if _, err := datadir.RecordRestore(built, r.Member.Name, m.Revision, time.Now()); err != nil {
 		return Restored{}, err
 	}
 
