@@ -4,8 +4,10 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 # Long end-to-end and benchmark runs honour these.
 TEST_TIMEOUT ?= 60m
+# How long `make fuzz` runs each fuzz target.
+FUZZTIME ?= 10s
 
-.PHONY: build run test test-short test-tools bench lint clean
+.PHONY: build run test test-short test-tools bench lint clean fuzz
 
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) .
@@ -15,8 +17,18 @@ run: build
 
 # The servers the tests run against are installed into .cache/ first;
 # the tests start and stop them themselves.
-test: lint build test-tools
+test: lint build test-tools fuzz
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
+
+# Every fuzz target of the tracked test files, one after another, briefly;
+# the seed corpora under testdata/fuzz also run as plain tests.
+fuzz:
+	@set -e; for f in $$(git ls-files '*_test.go' | xargs grep -l '^func Fuzz'); do \
+	  for name in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$f); do \
+	    echo "fuzz $$name in ./$$(dirname $$f) for $(FUZZTIME)"; \
+	    $(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) ./$$(dirname $$f); \
+	  done; \
+	done
 
 test-tools:
 	bash scripts/test-tools.sh

@@ -74,7 +74,7 @@ func (c *runCmd) Run(ctx context.Context, log *slog.Logger, format logFormat, _ 
 		DataDir: cfg.Dir,
 		Restorer: supervisor.Restorer{
 			Store: store, Encryption: enc, Member: member(cfg), Log: log, Zap: zlog,
-			Validate: validateInChild,
+			Validate: validateInChild, Expect: c.memberFlags.expectation(cfg),
 		},
 		StartEtcd: func(ctx context.Context) (supervisor.Etcd, error) {
 			return embedded.Start(ctx, cfg, log, c.ReadyTimeout)

@@ -134,11 +134,14 @@ func (c *runCmd) runExec(ctx context.Context, log *slog.Logger, format logFormat
 		DataDir: dataDir,
 		Restorer: supervisor.Restorer{
 			Store: store, Encryption: enc, Member: etcdMember(etcdCfg), Log: log,
+			// The member name guards against a wrong volume; etcd's flags do
+			// not tell whether --initial-cluster was given or defaulted.
+			Expect: datadir.Expectation{Name: etcdCfg.Name},
 			// The full check runs in a child this process waits for itself.
-			Validate: func(ctx context.Context, dir string, mode datadir.Mode) (datadir.Report, error) {
+			Validate: func(ctx context.Context, dir string, opts datadir.Options) (datadir.Report, error) {
 				release := reaper.Hold()
 				defer release()
-				return validateInChild(ctx, dir, mode)
+				return validateInChild(ctx, dir, opts)
 			},
 		},
 		StartEtcd: func(ctx context.Context) (supervisor.Etcd, error) {

@@ -29,6 +29,8 @@ type cli struct {
 	List    listCmd    `cmd:"" help:"List the backups in a store."`
 	Version versionCmd `cmd:"" help:"Print the versions of etcdbrctl, the embedded etcd and Go."`
 
+	Initialize initializeCmd `cmd:"" help:"Check the data dir and restore it from the newest backup if it is missing, damaged or stale."`
+
 	CheckDataDir checkDataDirCmd `cmd:"" hidden:"" help:"Check a data dir and print the report as JSON (used by run)."`
 }
 
@@ -76,7 +78,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	fmt.Fprintf(stderr, "etcdbrctl: %v\n", err)
-	if errors.As(err, new(usageError)) {
+	var coded exitError
+	switch {
+	case errors.As(err, &coded):
+		return coded.code
+	case errors.Is(err, supervisor.ErrWrongVolume):
+		return exitWrongVolume
+	case errors.As(err, new(usageError)):
 		return 2
 	}
 	// etcd's own exit code, when etcdbrctl ends because etcd did.

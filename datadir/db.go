@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	bolt "go.etcd.io/bbolt"
+	"go.etcd.io/etcd/server/v3/storage/schema"
 )
 
 // maxCheckErrors is how many of bbolt's findings a Reason quotes.
@@ -24,8 +25,12 @@ const keysPerContextCheck = 4096
 type dbFindings struct {
 	state    State
 	revision int64
-	reason   string
-	err      error
+	// consistentIndex is the last raft index applied to the db.
+	consistentIndex uint64
+	// members are the IDs (hex) in the db's members bucket.
+	members []string
+	reason  string
+	err     error
 }
 
 // inspectDB reads the bbolt db at path in a goroutine of its own, so that
@@ -76,6 +81,13 @@ func (v validator) readDB(ctx context.Context, path string, mode Mode) (found db
 			return nil
 		}
 		found.revision = rev
+		found.consistentIndex, _ = schema.UnsafeReadConsistentIndex(boltReader{tx: tx})
+		if b := tx.Bucket(schema.Members.Name()); b != nil {
+			b.ForEach(func(k, _ []byte) error {
+				found.members = append(found.members, string(k))
+				return nil
+			})
+		}
 		if mode != Full {
 			return nil
 		}

@@ -26,7 +26,7 @@ func (s State) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
 // UnmarshalText reads what MarshalText wrote.
 func (s *State) UnmarshalText(b []byte) error {
-	for _, v := range []State{Empty, Valid, Invalid, InUse} {
+	for _, v := range []State{Empty, Valid, Invalid, InUse, Foreign} {
 		if v.String() == string(b) {
 			*s = v
 			return nil

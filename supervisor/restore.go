@@ -24,17 +24,39 @@ type Restorer struct {
 	Store      providers.Store
 	Encryption backup.Encryption
 	Member     backup.Member
-	Log        *slog.Logger
-	Zap        *zap.Logger // for etcd's restore code; nil discards its log
-	// Validate checks a data dir; nil means datadir.Validate in this process.
-	Validate func(ctx context.Context, dir string, mode datadir.Mode) (datadir.Report, error)
+	// Expect is the configured member: a data dir that belongs to another
+	// cluster or member is refused with ErrWrongVolume, never touched.
+	Expect datadir.Expectation
+	// ValidationMode picks the check Prepare runs.
+	ValidationMode ValidationMode
+	Log            *slog.Logger
+	Zap            *zap.Logger // for etcd's restore code; nil discards its log
+	// Validate checks a data dir; nil means datadir.Check in this process.
+	Validate func(ctx context.Context, dir string, opts datadir.Options) (datadir.Report, error)
+
+	// restoring, when set, is called just before a restore begins, so the
+	// daemon can report the phase.
+	restoring func()
 }
 
-func (r Restorer) validate(ctx context.Context, dir string, mode datadir.Mode) (datadir.Report, error) {
+// ValidationMode picks how Prepare checks the data dir.
+type ValidationMode int
+
+const (
+	// ValidateByCleanStop runs the sanity check after a clean stop (known
+	// from the marker written on shutdown) and the full one otherwise.
+	ValidateByCleanStop ValidationMode = iota
+	// ValidateSanity always runs the sanity check.
+	ValidateSanity
+	// ValidateFull always runs the full check.
+	ValidateFull
+)
+
+func (r Restorer) validate(ctx context.Context, dir string, opts datadir.Options) (datadir.Report, error) {
 	if r.Validate != nil {
-		return r.Validate(ctx, dir, mode)
+		return r.Validate(ctx, dir, opts)
 	}
-	return datadir.Validate(ctx, dir, mode)
+	return datadir.Check(ctx, dir, opts)
 }
 
 // Restored says what a restore did.
@@ -43,23 +65,36 @@ type Restored struct {
 	Quarantined string // where the replaced data directory went, if there was one
 }
 
-// RestoreLatest restores the newest full snapshot at dir. The restore is built
-// and checked in a staging directory beside dir; only then is an existing dir
-// moved aside (quarantined, never deleted) and the new one renamed into place.
-func (r Restorer) RestoreLatest(ctx context.Context, dir string) (Restored, error) {
+// newestRestorable returns the manifest of the backup a restore would use,
+// which is also the newest state a data dir can be compared with.
+func (r Restorer) newestRestorable(ctx context.Context) (backup.Manifest, error) {
 	c, err := backup.ReadCatalog(ctx, r.Store)
 	if err != nil {
-		return Restored{}, err
+		return backup.Manifest{}, err
 	}
 	latest, ok := c.LatestFull()
 	if !ok {
-		return Restored{}, fmt.Errorf("%v: %w", r.Store, ErrNoBackup)
+		return backup.Manifest{}, fmt.Errorf("%v: %w", r.Store, ErrNoBackup)
 	}
-	m, err := backup.ReadManifest(ctx, r.Store, latest.Key)
+	return backup.ReadManifest(ctx, r.Store, latest.Key)
+}
+
+// RestoreLatest restores the newest backup at dir. The restore is built and
+// checked in a staging directory beside dir; only then is an existing dir
+// moved aside (quarantined, never deleted) and the new one renamed into place.
+func (r Restorer) RestoreLatest(ctx context.Context, dir string) (Restored, error) {
+	m, err := r.newestRestorable(ctx)
 	if err != nil {
 		return Restored{}, err
 	}
-	r.Log.Info("restoring", "backup", latest.Key, "revision", m.Revision, "stored_bytes", m.Size, "dir", dir)
+	return r.restoreFrom(ctx, dir, m)
+}
+
+func (r Restorer) restoreFrom(ctx context.Context, dir string, m backup.Manifest) (Restored, error) {
+	if err := checkSpace(dir, m); err != nil {
+		return Restored{}, err
+	}
+	r.Log.Info("restoring", "backup", m.Name(), "revision", m.Revision, "stored_bytes", m.Size, "dir", dir)
 
 	staging, err := datadir.StagingDir(dir)
 	if err != nil {
@@ -68,7 +103,7 @@ func (r Restorer) RestoreLatest(ctx context.Context, dir string) (Restored, erro
 	// The staging directory holds only what this restore wrote.
 	defer os.RemoveAll(staging)
 	built := filepath.Join(staging, "data")
-	if err := backup.RestoreFull(ctx, r.Store, m, r.Encryption, r.Member, staging, built, r.Zap); err != nil {
+	if err := r.restoreChain(ctx, m, staging, built); err != nil {
 		return Restored{}, err
 	}
 	report, err := datadir.Validate(ctx, built, datadir.Sanity)
@@ -79,9 +114,11 @@ func (r Restorer) RestoreLatest(ctx context.Context, dir string) (Restored, erro
 		return Restored{}, fmt.Errorf("restored data dir does not check out (state %s, revision %d, want %d): %s",
 			report.State, report.Revision, m.Revision, report.Reason)
 	}
+	if _, err := datadir.RecordRestore(built, r.Member.Name, m.Revision, time.Now()); err != nil {
+		return Restored{}, err
+	}
 
-	var res Restored
-	res.Manifest = m
+	res := Restored{Manifest: m}
 	switch empty, err := isEmptyDir(dir); {
 	case errors.Is(err, os.ErrNotExist):
 	case err != nil:
@@ -103,6 +140,19 @@ func (r Restorer) RestoreLatest(ctx context.Context, dir string) (Restored, erro
 	}
 	r.Log.Info("restored", "dir", dir, "revision", m.Revision)
 	return res, nil
+}
+
+// restoreChain writes a data dir at built from the backup m, using scratch
+// for downloads.
+func (r Restorer) restoreChain(ctx context.Context, m backup.Manifest, scratch, built string) error {
+	return backup.RestoreFull(ctx, r.Store, m, r.Encryption, r.Member, scratch, built, r.Zap)
+}
+
+// recordOwner writes the owner marker of a data dir etcd accepted.
+func (r Restorer) recordOwner(dir string) {
+	if _, err := datadir.RecordOwner(dir, r.Member.Name); err != nil {
+		r.Log.Warn("cannot record which cluster and member the data dir belongs to", "dir", dir, "err", err)
+	}
 }
 
 func isEmptyDir(dir string) (bool, error) {

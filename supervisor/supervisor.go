@@ -214,6 +214,7 @@ func (d *Daemon) serve(ctx context.Context, etcd Etcd) (healthy time.Duration, e
 	defer d.client.Store(nil)
 	d.sched.Etcd = client
 	d.client.Store(client) // publishes sched.Etcd to the HTTP handlers too
+	d.cfg.Restorer.recordOwner(d.cfg.DataDir)
 	d.setPhase(PhaseRunning, "etcd is running")
 	d.notify("READY=1")
 	log.Info("etcd is ready", "client_url", etcd.ClientURL(), "data_dir", d.cfg.DataDir)

@@ -16,6 +16,12 @@ import (
 // ends (the test may close it sooner), and returns it with a client.
 func Start(tb testing.TB, dir string) (*embed.Etcd, *clientv3.Client) {
 	tb.Helper()
+	return StartWith(tb, dir, nil)
+}
+
+// StartWith is Start with configure applied to the config last.
+func StartWith(tb testing.TB, dir string, configure func(*embed.Config)) (*embed.Etcd, *clientv3.Client) {
+	tb.Helper()
 	cfg := embed.NewConfig()
 	cfg.Dir = dir
 	cfg.LogLevel = "error"
@@ -27,6 +33,9 @@ func Start(tb testing.TB, dir string) (*embed.Etcd, *clientv3.Client) {
 	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{client}, []url.URL{client}
 	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{peer}, []url.URL{peer}
 	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
+	if configure != nil {
+		configure(cfg)
+	}
 	e, err := embed.StartEtcd(cfg)
 	if err != nil {
 		tb.Fatal(err)
