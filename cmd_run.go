@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"time"
 
 	"etcdbrctl/embedded"
@@ -17,17 +15,14 @@ type runCmd struct {
 	serveFlags  `embed:""`
 	storeFlags  `embed:""`
 	backupFlags `embed:""`
+	apiFlags    `embed:""`
 
-	ServerPort   int           `help:"Port of the HTTP API (/healthz, /metrics, /snapshot/...); 0 turns it off." default:"8080"`
 	ReadyTimeout time.Duration `help:"How long etcd may take to become ready." default:"2m"`
 	StopGrace    time.Duration `help:"How long a backup in flight may take to finish when stopping." default:"30s"`
 }
 
 func (c *runCmd) Run(ctx context.Context, log *slog.Logger, _ io.Writer) error {
 	// Every check comes before anything is created on disk or in the store.
-	if c.ServerPort < 0 || c.ServerPort > 65535 {
-		return usagef("--server-port %d is not a port", c.ServerPort)
-	}
 	store, enc, err := c.storeFlags.open()
 	if err != nil {
 		return err
@@ -48,12 +43,11 @@ func (c *runCmd) Run(ctx context.Context, log *slog.Logger, _ io.Writer) error {
 	if err := checkPortsFree("listen-peer-urls", cfg.ListenPeerUrls); err != nil {
 		return err
 	}
-	var api net.Listener
-	if c.ServerPort != 0 {
-		api, err = net.Listen("tcp", fmt.Sprintf(":%d", c.ServerPort))
-		if err != nil {
-			return usagef("--server-port %d: %v", c.ServerPort, err)
-		}
+	api, apiOptions, err := c.apiFlags.listen()
+	if err != nil {
+		return err
+	}
+	if api != nil {
 		defer api.Close()
 	}
 	if err := checkStore(ctx, store); err != nil {
@@ -70,11 +64,12 @@ func (c *runCmd) Run(ctx context.Context, log *slog.Logger, _ io.Writer) error {
 		StartEtcd: func(ctx context.Context) (supervisor.Etcd, error) {
 			return embedded.Start(ctx, cfg, log, c.ReadyTimeout)
 		},
-		Backup:    sched,
-		API:       api,
-		StopGrace: c.StopGrace,
-		Log:       log,
-		Zap:       zlog,
+		Backup:     sched,
+		API:        api,
+		APIOptions: apiOptions,
+		StopGrace:  c.StopGrace,
+		Log:        log,
+		Zap:        zlog,
 	})
 	return d.Run(ctx)
 }

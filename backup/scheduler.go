@@ -5,8 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/adhocore/gronx"
@@ -54,7 +54,8 @@ type Scheduler struct {
 	Metrics    *Metrics
 	Log        *slog.Logger
 
-	mu sync.Mutex // one snapshot at a time
+	mu    sync.Mutex  // one snapshot at a time
+	final atomic.Bool // a final snapshot was taken: the schedule has ended
 }
 
 // retryDelay is how soon a failed scheduled snapshot is tried again.
@@ -89,6 +90,10 @@ func (s *Scheduler) Run(ctx, work context.Context) {
 			continue
 		case <-timer.C:
 		}
+		if s.final.Load() {
+			next = s.Schedule.Next(time.Now())
+			continue
+		}
 		_, err := s.TakeFull(work)
 		now := time.Now()
 		next = s.Schedule.Next(now)
@@ -105,11 +110,13 @@ func (s *Scheduler) hasFreshFull(ctx context.Context, now time.Time) (bool, erro
 	}
 	latest, ok := c.LatestFull()
 	if !ok {
+		s.Metrics.SnapshotRequired(KindFull, true)
 		return false, nil
 	}
-	s.Metrics.LatestTime.WithLabelValues(string(KindFull)).Set(float64(latest.Time.Unix()))
-	s.Metrics.LatestRevision.WithLabelValues(string(KindFull)).Set(float64(latest.Revision))
-	return now.Sub(latest.Time) < s.Schedule.Period(now), nil
+	s.Metrics.LatestSnapshot(Manifest{Kind: KindFull, Revision: latest.Revision, Time: latest.Time})
+	fresh := now.Sub(latest.Time) < s.Schedule.Period(now)
+	s.Metrics.SnapshotRequired(KindFull, !fresh)
+	return fresh, nil
 }
 
 // TakeFull takes one full snapshot now, waiting for any other to finish.
@@ -119,19 +126,13 @@ func (s *Scheduler) TakeFull(ctx context.Context) (Manifest, error) {
 	start := time.Now()
 	m, err := TakeFull(ctx, s.Etcd, s.Store, s.Encryption, start)
 	took := time.Since(start)
-	ok := strconv.FormatBool(err == nil)
-	kind := string(KindFull)
-	s.Metrics.Snapshots.WithLabelValues(kind, ok).Inc()
-	s.Metrics.Duration.WithLabelValues(kind, ok).Observe(took.Seconds())
+	s.Metrics.SnapshotTaken(KindFull, took, m, err)
 	if err != nil {
 		if !errors.Is(err, context.Canceled) {
 			s.Log.Error("full snapshot failed", "err", err, "took", took.Round(time.Millisecond))
 		}
 		return Manifest{}, err
 	}
-	s.Metrics.Size.WithLabelValues(kind).Set(float64(m.Size))
-	s.Metrics.LatestTime.WithLabelValues(kind).Set(float64(m.Time.Unix()))
-	s.Metrics.LatestRevision.WithLabelValues(kind).Set(float64(m.Revision))
 	s.Log.Info("full snapshot taken", "revision", m.Revision, "db_bytes", m.DBSize,
 		"stored_bytes", m.Size, "key", m.Name().String(), "took", took.Round(time.Millisecond))
 	return m, nil
@@ -140,11 +141,11 @@ func (s *Scheduler) TakeFull(ctx context.Context) (Manifest, error) {
 func (s *Scheduler) collect(ctx context.Context) {
 	res, err := CollectGarbage(ctx, s.Store, s.MaxBackups, time.Now())
 	for _, e := range res.Backups {
-		s.Metrics.GCDeleted.WithLabelValues(string(e.Kind)).Inc()
+		s.Metrics.GarbageCollected(e.Kind, nil)
 		s.Log.Info("garbage collection removed a backup", "key", e.Key, "revision", e.Revision)
 	}
 	for _, k := range res.Orphans {
-		s.Metrics.GCDeleted.WithLabelValues("orphan").Inc()
+		s.Metrics.OrphanCollected(nil)
 		s.Log.Info("garbage collection removed an uncommitted data object", "key", k)
 	}
 	if err != nil && ctx.Err() == nil {
