@@ -80,7 +80,12 @@ type API struct {
 // Server returns an http.Server for the API. ctx bounds the work a request
 // starts and leaves running (an initialization); Wait waits for that work.
 func (a *API) Server(ctx context.Context) *http.Server {
-	return &http.Server{Handler: a.Handler(ctx), ReadHeaderTimeout: 10 * time.Second}
+	return &http.Server{
+		Handler:           a.Handler(ctx),
+		ReadHeaderTimeout: 10 * time.Second,
+		// Failed TLS handshakes and the like go to the program's log.
+		ErrorLog: slog.NewLogLogger(a.log().Handler(), slog.LevelWarn),
+	}
 }
 
 // Handler routes the API's endpoints. Paths are matched without a method so
