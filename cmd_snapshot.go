@@ -28,15 +28,15 @@ func (c *snapshotCmd) Run(ctx context.Context, log *slog.Logger, _ io.Writer) er
 
 // sidecar checks the flags shared with server, before anything starts.
 func (c *snapshotCmd) sidecar(ctx context.Context, log *slog.Logger) (supervisor.SidecarConfig, error) {
+	etcd, err := c.clientFlags.clientConfig()
+	if err != nil {
+		return supervisor.SidecarConfig{}, err
+	}
 	store, enc, err := c.storeFlags.open()
 	if err != nil {
 		return supervisor.SidecarConfig{}, err
 	}
 	sched, err := c.backupFlags.scheduler(store, enc)
-	if err != nil {
-		return supervisor.SidecarConfig{}, err
-	}
-	etcd, err := c.clientFlags.clientConfig()
 	if err != nil {
 		return supervisor.SidecarConfig{}, err
 	}

@@ -23,6 +23,7 @@ type clientFlags struct {
 	Cert                  string        `name:"cert" help:"Client certificate (PEM) to present to etcd; needs --key." type:"existingfile"`
 	Key                   string        `name:"key" help:"Private key (PEM) of --cert." type:"existingfile"`
 	InsecureSkipTLSVerify bool          `name:"insecure-skip-tls-verify" help:"Accept any server certificate from etcd (for tests only)."`
+	InsecureTransport     bool          `help:"Accepted for gardener's scripts: TLS follows the endpoints' scheme (https://); --insecure-transport=false insists on it." default:"true" negatable:""`
 	EtcdUsername          string        `help:"etcd user name, when etcd has authentication on; the user needs the root role to take snapshots."`
 	EtcdPassword          string        `help:"Password of --etcd-username. A flag's value shows in the process list: prefer --etcd-password-file or the ETCDBR_ETCD_PASSWORD variable."`
 	EtcdPasswordFile      string        `help:"File holding the password of --etcd-username (surrounding white space is ignored)." type:"existingfile"`
@@ -43,6 +44,9 @@ func (f clientFlags) clientConfig() (clientv3.Config, error) {
 			return cfg, usagef("--etcd-endpoints: %q is not an etcd client URL (write http://host:port or https://host:port)", ep)
 		}
 		secure = secure || u.Scheme == "https"
+		if u.Scheme == "http" && !f.InsecureTransport {
+			return cfg, usagef("--insecure-transport=false: endpoint %s is plain http; write https://", ep)
+		}
 	}
 	if f.EtcdConnectionTimeout <= 0 {
 		return cfg, usagef("--etcd-connection-timeout must be positive, not %v", f.EtcdConnectionTimeout)

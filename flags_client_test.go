@@ -18,7 +18,7 @@ func TestClientFlags(t *testing.T) {
 	if err := os.WriteFile(pwFile, []byte("hunter2-secret\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	base := clientFlags{EtcdEndpoints: []string{"http://127.0.0.1:2379"}, EtcdConnectionTimeout: time.Second}
+	base := clientFlags{EtcdEndpoints: []string{"http://127.0.0.1:2379"}, EtcdConnectionTimeout: time.Second, InsecureTransport: true}
 	with := func(edit func(*clientFlags)) clientFlags {
 		f := base
 		edit(&f)
@@ -35,6 +35,7 @@ func TestClientFlags(t *testing.T) {
 			f.Cacert, f.Cert, f.Key = ca.CertFile, pair.CertFile, pair.KeyFile
 		}), ""},
 		{"password file", with(func(f *clientFlags) { f.EtcdUsername, f.EtcdPasswordFile = "root", pwFile }), ""},
+		{"insecure transport off on http", with(func(f *clientFlags) { f.InsecureTransport = false }), "--insecure-transport=false"},
 		{"no endpoints", with(func(f *clientFlags) { f.EtcdEndpoints = nil }), "--etcd-endpoints"},
 		{"bad endpoint", with(func(f *clientFlags) { f.EtcdEndpoints = []string{"127.0.0.1:2379"} }), "--etcd-endpoints"},
 		{"endpoint with path", with(func(f *clientFlags) { f.EtcdEndpoints = []string{"http://h:1/x"} }), "--etcd-endpoints"},

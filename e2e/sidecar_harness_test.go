@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
@@ -23,12 +24,23 @@ import (
 // they do not run, serving clients on clientAddr (host:port).
 func startEtcdAt(t *testing.T, dir, clientAddr string) *clientv3.Client {
 	t.Helper()
+	return startEtcdWith(t, dir, clientAddr, nil)
+}
+
+// startEtcdWith is startEtcdAt with TLS on the client port when tlsInfo is
+// given; the returned client is then nil.
+func startEtcdWith(t *testing.T, dir, clientAddr string, tlsInfo *transport.TLSInfo) *clientv3.Client {
+	t.Helper()
 	cfg := embed.NewConfig()
 	cfg.Dir = dir
 	cfg.LogLevel = "error"
 	cfg.ListenMetricsUrls = nil
 	cfg.UnsafeNoFsync = true
 	client := url.URL{Scheme: "http", Host: clientAddr}
+	if tlsInfo != nil {
+		client.Scheme = "https"
+		cfg.ClientTLSInfo = *tlsInfo
+	}
 	peer := url.URL{Scheme: "http", Host: etcdtest.FreeAddr(t)}
 	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{client}, []url.URL{client}
 	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{peer}, []url.URL{peer}
@@ -42,6 +54,9 @@ func startEtcdAt(t *testing.T, dir, clientAddr string) *clientv3.Client {
 	case <-e.Server.ReadyNotify():
 	case <-time.After(30 * time.Second):
 		t.Fatal("etcd did not become ready")
+	}
+	if tlsInfo != nil {
+		return nil
 	}
 	c, err := clientv3.New(clientv3.Config{Endpoints: []string{client.String()}, Logger: zap.NewNop()})
 	if err != nil {

@@ -8,7 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"go.etcd.io/etcd/client/pkg/v3/transport"
+
 	"etcdbrctl/internal/etcdtest"
+	"etcdbrctl/internal/testcert"
 )
 
 // TestSnapshotCommand: snapshot waits for an etcd that is not there yet,
@@ -93,5 +96,29 @@ func TestSnapshotAuth(t *testing.T) {
 	}
 	if strings.Contains(p.out.String(), "right-horse-battery") {
 		t.Fatalf("the password reached the log:\n%s", p.out.String())
+	}
+}
+
+// TestSnapshotTLS: snapshot reaches an etcd that serves TLS and requires
+// client certificates, with --cacert, --cert and --key.
+func TestSnapshotTLS(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ca := testcert.NewCA(t, dir, "etcd-ca")
+	server := ca.Server(t, "etcd")
+	client := ca.Client(t, "backup")
+	addr := etcdtest.FreeAddr(t)
+	startEtcdWith(t, filepath.Join(dir, "etcd"), addr, &transport.TLSInfo{
+		CertFile: server.CertFile, KeyFile: server.KeyFile, TrustedCAFile: ca.CertFile, ClientCertAuth: true,
+	})
+	storeDir := filepath.Join(dir, "backups")
+	p := start(t, "snapshot", "--endpoints", "https://"+addr,
+		"--cacert", ca.CertFile, "--cert", client.CertFile, "--key", client.KeyFile,
+		"--insecure-transport=false",
+		"--storage-provider", "Local", "--store-container", storeDir,
+		"--schedule", "0 0 1 1 *", "--etcd-connection-timeout", "5s")
+	waitFor(t, p, time.Minute, "a full snapshot over TLS", func() bool { return len(fullSnapshots(t, storeDir)) == 1 })
+	if code := p.term(t); code != 0 {
+		t.Fatalf("exit code %d after SIGTERM", code)
 	}
 }
