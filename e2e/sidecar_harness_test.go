@@ -36,6 +36,8 @@ func startEtcdWith(t *testing.T, dir, clientAddr string, tlsInfo *transport.TLSI
 	cfg.LogLevel = "error"
 	cfg.ListenMetricsUrls = nil
 	cfg.UnsafeNoFsync = true
+	// Password checks in tests need no protection against guessing.
+	cfg.BcryptCost = 4 // bcrypt's minimum
 	client := url.URL{Scheme: "http", Host: clientAddr}
 	if tlsInfo != nil {
 		client.Scheme = "https"

@@ -60,7 +60,8 @@ func TestSnapshotCommand(t *testing.T) {
 func TestSnapshotAuth(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	e, c := etcdtest.Start(t, filepath.Join(dir, "etcd"))
+	addr := etcdtest.FreeAddr(t)
+	c := startEtcdAt(t, filepath.Join(dir, "etcd"), addr)
 	ctx := context.Background()
 	if _, err := c.UserAdd(ctx, "root", "right-horse-battery"); err != nil {
 		t.Fatal(err)
@@ -71,12 +72,12 @@ func TestSnapshotAuth(t *testing.T) {
 	if _, err := c.AuthEnable(ctx); err != nil {
 		t.Fatal(err)
 	}
-	endpoint := "http://" + e.Clients[0].Addr().String()
+	endpoint := "http://" + addr
 	storeDir := filepath.Join(dir, "backups")
 	args := func(password string) []string {
 		return []string{"snapshot", "--endpoints", endpoint,
 			"--storage-provider", "Local", "--store-container", storeDir,
-			"--schedule", "0 0 1 1 *", "--etcd-connection-timeout", "5s",
+			"--schedule", "0 0 1 1 *", "--etcd-connection-timeout", "20s",
 			"--etcd-username", "root",
 			"--etcd-password-file", writeFile(t, filepath.Join(dir, fmt.Sprintf("pw-%d", len(password))), password)}
 	}
