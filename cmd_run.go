@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"time"
 
 	"etcdbrctl/embedded"
@@ -18,8 +16,8 @@ type runCmd struct {
 	storeFlags  `embed:""`
 	backupFlags `embed:""`
 	execFlags   `embed:""`
+	apiFlags    `embed:""`
 
-	ServerPort   int           `help:"Port of the HTTP API (/healthz, /metrics, /snapshot/...); 0 turns it off." default:"8080"`
 	ReadyTimeout time.Duration `help:"How long etcd may take to become ready." default:"2m"`
 	StopGrace    time.Duration `help:"How long a backup in flight may take to finish when stopping." default:"30s"`
 
@@ -34,9 +32,6 @@ func (c *runCmd) Run(ctx context.Context, log *slog.Logger, format logFormat, _ 
 		return c.runExec(ctx, log, format)
 	}
 	// Every check comes before anything is created on disk or in the store.
-	if c.ServerPort < 0 || c.ServerPort > 65535 {
-		return usagef("--server-port %d is not a port", c.ServerPort)
-	}
 	store, enc, err := c.storeFlags.open()
 	if err != nil {
 		return err
@@ -57,12 +52,11 @@ func (c *runCmd) Run(ctx context.Context, log *slog.Logger, format logFormat, _ 
 	if err := checkPortsFree("listen-peer-urls", cfg.ListenPeerUrls); err != nil {
 		return err
 	}
-	var api net.Listener
-	if c.ServerPort != 0 {
-		api, err = net.Listen("tcp", fmt.Sprintf(":%d", c.ServerPort))
-		if err != nil {
-			return usagef("--server-port %d: %v", c.ServerPort, err)
-		}
+	api, apiOptions, err := c.apiFlags.listen()
+	if err != nil {
+		return err
+	}
+	if api != nil {
 		defer api.Close()
 	}
 	if err := checkStore(ctx, store); err != nil {
@@ -81,6 +75,7 @@ func (c *runCmd) Run(ctx context.Context, log *slog.Logger, format logFormat, _ 
 		},
 		Backup:      sched,
 		API:         api,
+		APIOptions:  apiOptions,
 		StopGrace:   c.StopGrace,
 		StopTimeout: c.StopTimeout,
 		Log:         log,

@@ -24,10 +24,12 @@ type cli struct {
 	LogLevel  string `help:"Log level: debug, info, warn or error." enum:"debug,info,warn,error" default:"info"`
 	LogFormat string `help:"Log format: text or json." enum:"text,json" default:"text"`
 
-	Run     runCmd     `cmd:"" help:"Run etcd embedded, with data dir repair, scheduled backups and the HTTP API."`
-	Restore restoreCmd `cmd:"" help:"Restore the newest backup into a data dir."`
-	List    listCmd    `cmd:"" help:"List the backups in a store."`
-	Version versionCmd `cmd:"" help:"Print the versions of etcdbrctl, the embedded etcd and Go."`
+	Run      runCmd      `cmd:"" help:"Run etcd embedded, with data dir repair, scheduled backups and the HTTP API."`
+	Snapshot snapshotCmd `cmd:"" help:"Back up an etcd that runs elsewhere: full snapshots on a schedule, with garbage collection."`
+	Server   serverCmd   `cmd:"" help:"snapshot plus the HTTP API, as a sidecar of an etcd it does not start (the API initializes the data dir)."`
+	Restore  restoreCmd  `cmd:"" help:"Restore the newest backup into a data dir."`
+	List     listCmd     `cmd:"" help:"List the backups in a store."`
+	Version  versionCmd  `cmd:"" help:"Print the versions of etcdbrctl, the embedded etcd and Go."`
 
 	Initialize initializeCmd `cmd:"" help:"Check the data dir and restore it from the newest backup if it is missing, damaged or stale."`
 

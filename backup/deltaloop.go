@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -270,11 +269,7 @@ func (l *deltaLoop) startUpload(work context.Context) {
 // uploaded takes the result of an upload.
 func (l *deltaLoop) uploaded(r uploadResult) {
 	l.inflight = nil
-	kind := string(KindDelta)
-	if l.metrics != nil {
-		l.metrics.Snapshots.WithLabelValues(kind, strconv.FormatBool(r.err == nil)).Inc()
-		l.metrics.Duration.WithLabelValues(kind, strconv.FormatBool(r.err == nil)).Observe(r.took.Seconds())
-	}
+	l.metrics.SnapshotTaken(KindDelta, r.took, r.m, r.err)
 	if r.err != nil {
 		// Nothing is lost: the changes go back in front of the newer ones.
 		if l.pending == nil {
@@ -292,11 +287,6 @@ func (l *deltaLoop) uploaded(r uploadResult) {
 	}
 	l.retryDelay, l.flushAfter, l.waitUpload = 0, time.Time{}, false
 	l.committed, l.lastTime = r.m.Revision, r.m.Time
-	if l.metrics != nil {
-		l.metrics.Size.WithLabelValues(kind).Set(float64(r.m.Size))
-		l.metrics.LatestTime.WithLabelValues(kind).Set(float64(r.m.Time.Unix()))
-		l.metrics.LatestRevision.WithLabelValues(kind).Set(float64(r.m.Revision))
-	}
 	l.log.Info("delta snapshot taken", "revisions", fmt.Sprintf("%d-%d", r.m.FromRevision, r.m.Revision),
 		"events", r.m.Events, "stored_bytes", r.m.Size, "key", r.m.Name().String(), "took", r.took.Round(time.Millisecond))
 	l.answer(r.m)

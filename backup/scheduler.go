@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -67,10 +66,11 @@ type Scheduler struct {
 	Metrics        *Metrics
 	Log            *slog.Logger
 
-	mu   sync.Mutex // one full snapshot at a time
-	loop atomic.Pointer[deltaLoop]
-	gc   *Collector
-	gcMu sync.Mutex
+	mu    sync.Mutex // one full snapshot at a time
+	loop  atomic.Pointer[deltaLoop]
+	gc    *Collector
+	gcMu  sync.Mutex
+	final atomic.Bool // a final snapshot was taken: the schedule has ended
 }
 
 // retryDelay is how soon a failed scheduled snapshot is tried again.
@@ -115,6 +115,10 @@ func (s *Scheduler) Run(ctx, work context.Context) {
 			s.collect(work)
 			continue
 		case <-timer.C:
+		}
+		if s.final.Load() {
+			next = s.Schedule.Next(time.Now())
+			continue
 		}
 		next = s.nextAfter(s.TakeFull(work))
 	}
@@ -174,11 +178,13 @@ func (s *Scheduler) hasFreshFull(ctx context.Context, now time.Time) (bool, erro
 	}
 	latest, ok := c.LatestFull()
 	if !ok {
+		s.Metrics.SnapshotRequired(KindFull, true)
 		return false, nil
 	}
-	s.Metrics.LatestTime.WithLabelValues(string(KindFull)).Set(float64(latest.Time.Unix()))
-	s.Metrics.LatestRevision.WithLabelValues(string(KindFull)).Set(float64(latest.Revision))
-	return now.Sub(latest.Time) < s.Schedule.Period(now), nil
+	s.Metrics.LatestSnapshot(Manifest{Kind: KindFull, Revision: latest.Revision, Time: latest.Time})
+	fresh := now.Sub(latest.Time) < s.Schedule.Period(now)
+	s.Metrics.SnapshotRequired(KindFull, !fresh)
+	return fresh, nil
 }
 
 // TakeFull takes one full snapshot now, waiting for any other to finish.
@@ -199,19 +205,13 @@ func (s *Scheduler) takeFull(ctx context.Context) (Manifest, error) {
 	start := time.Now()
 	m, err := TakeFull(ctx, s.Etcd, s.Store, s.Encryption, start)
 	took := time.Since(start)
-	ok := strconv.FormatBool(err == nil)
-	kind := string(KindFull)
-	s.Metrics.Snapshots.WithLabelValues(kind, ok).Inc()
-	s.Metrics.Duration.WithLabelValues(kind, ok).Observe(took.Seconds())
+	s.Metrics.SnapshotTaken(KindFull, took, m, err)
 	if err != nil {
 		if !errors.Is(err, context.Canceled) {
 			s.Log.Error("full snapshot failed", "err", err, "took", took.Round(time.Millisecond))
 		}
 		return Manifest{}, err
 	}
-	s.Metrics.Size.WithLabelValues(kind).Set(float64(m.Size))
-	s.Metrics.LatestTime.WithLabelValues(kind).Set(float64(m.Time.Unix()))
-	s.Metrics.LatestRevision.WithLabelValues(kind).Set(float64(m.Revision))
 	s.Log.Info("full snapshot taken", "revision", m.Revision, "db_bytes", m.DBSize,
 		"stored_bytes", m.Size, "key", m.Name().String(), "took", took.Round(time.Millisecond))
 	return m, nil
@@ -234,11 +234,11 @@ func (s *Scheduler) collect(ctx context.Context) {
 	}
 	res, err := s.gc.Collect(ctx, time.Now())
 	for _, e := range res.Backups {
-		s.Metrics.GCDeleted.WithLabelValues(string(e.Kind)).Inc()
+		s.Metrics.GarbageCollected(e.Kind, nil)
 		s.Log.Info("garbage collection removed a backup", "key", e.Key, "revision", e.Revision)
 	}
 	for _, k := range res.Orphans {
-		s.Metrics.GCDeleted.WithLabelValues("orphan").Inc()
+		s.Metrics.OrphanCollected(nil)
 		s.Log.Info("garbage collection removed an uncommitted data object", "key", k)
 	}
 	if res.Leftovers > 0 {

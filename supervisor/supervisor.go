@@ -42,6 +42,8 @@ type Config struct {
 	Backup    *backup.Scheduler // Etcd, Metrics and Log are filled in by New and Run
 	// API is the bound listener of the HTTP API; nil turns it off.
 	API net.Listener
+	// APIOptions are the API's access rules (token, methods, profiling).
+	APIOptions APIOptions
 	// StopGrace bounds how long a snapshot in flight may take to finish on stop.
 	StopGrace time.Duration
 	// StopTimeout bounds how long etcd may take to stop; 0 means 30s.

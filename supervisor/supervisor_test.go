@@ -113,9 +113,8 @@ func TestDaemonAPI(t *testing.T) {
 	}
 	status, body = call(t, "GET", base+"/metrics")
 	for _, want := range []string{
-		`etcdbr_snapshots_total{kind="full",succeeded="true"} 2`,
-		`etcdbr_snapshot_latest_revision{kind="full"}`,
-		`etcdbr_snapshot_duration_seconds_count{kind="full",succeeded="true"} 2`,
+		`etcdbr_snapshot_latest_revision{kind="Full"}`,
+		`etcdbr_snapshot_duration_seconds_count{kind="Full",succeeded="true"} 2`,
 	} {
 		if status != http.StatusOK || !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %s:\n%s", want, body)
