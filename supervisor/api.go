@@ -3,6 +3,7 @@ package supervisor
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/http/pprof"
@@ -217,7 +218,14 @@ func (a *API) serveDeltaSnapshot(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	m, err := dt.TakeDelta(r.Context())
-	if err != nil {
+	switch {
+	case errors.Is(err, backup.ErrNoChanges):
+		writeJSON(w, http.StatusOK, map[string]string{"message": "nothing changed since the last backup; no delta snapshot needed"})
+		return
+	case errors.Is(err, backup.ErrDeltasOff):
+		writeError(w, http.StatusConflict, "delta snapshots are not running (off with --delta-snapshot-period 0, or etcd is not ready yet)")
+		return
+	case err != nil:
 		writeError(w, http.StatusInternalServerError, "delta snapshot failed: "+err.Error())
 		return
 	}
