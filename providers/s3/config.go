@@ -140,6 +140,7 @@ func newClient(ctx context.Context, set settings, recheck time.Duration) (*s3.Cl
 		// Multipart objects carry no whole-object checksum to validate; the
 		// backup format checks its own sha256.
 		o.DisableLogOutputChecksumValidationSkipped = true
+		o.HTTPSignerV4 = &rotationSafeSigner{}
 		if set.endpoint != "" {
 			o.BaseEndpoint = aws.String(set.endpoint)
 		}
