@@ -21,10 +21,13 @@ import (
 )
 
 const (
-	// maxAttempts and maxBackoff bound the SDK's retries of throttling, 5xx
-	// answers and broken connections: at most about 15 s of waiting per request.
-	maxAttempts = 6
-	maxBackoff  = 4 * time.Second
+	// The SDK retries throttling, 5xx answers and broken connections with
+	// full-jitter exponential backoff from retryBaseDelay up to maxBackoff:
+	// at most about 28 s (half that on average) of waiting per request, so
+	// a short outage passes unnoticed and a long one fails in bounded time.
+	maxAttempts    = 10
+	retryBaseDelay = 250 * time.Millisecond
+	maxBackoff     = 5 * time.Second
 	// responseHeaderTimeout ends a request whose server went silent; it must
 	// cover assembling a large multipart object.
 	responseHeaderTimeout = 2 * time.Minute
@@ -154,6 +157,7 @@ func newRetryer() aws.Retryer {
 	return retry.NewStandard(func(o *retry.StandardOptions) {
 		o.MaxAttempts = maxAttempts
 		o.MaxBackoff = maxBackoff
+		o.BaseDelay = retryBaseDelay
 		// The default token bucket stops retrying after a burst of failures
 		// across all requests, just when an outage ends; attempts and
 		// backoff are bounded per request already.

@@ -13,8 +13,9 @@ import (
 )
 
 // abortTimeout bounds the abort of a failed upload, which runs even when the
-// caller's context is done.
-const abortTimeout = 30 * time.Second
+// caller's context is done: a cancelled Put returns within it even when the
+// server is unreachable, and RemoveLeftovers removes what the abort could not.
+const abortTimeout = 5 * time.Second
 
 // Put uploads r under key. Up to PartSize bytes go in one PutObject; more
 // become a multipart upload of PartSize parts, Concurrency at a time, that is
