@@ -1,8 +1,9 @@
 package s3
 
 import (
-	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -100,17 +101,36 @@ func TestFaults(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer rc.Close()
-			head := make([]byte, 4*mib)
-			if _, err := io.ReadFull(rc, head); err != nil {
-				t.Fatalf("reading the first 4 MiB: %v", err)
+			// Keep reading, at a bounded pace, while the fault comes and goes:
+			// toxiproxy cannot change the toxics of a link blocked on a
+			// client that does not read.
+			r := newSignallingReader(t.Context(), &pacedReader{r: rc}, 4*mib, false)
+			type digest struct {
+				sum string
+				n   int64
+				err error
+			}
+			read := make(chan digest, 1)
+			go func() {
+				h := sha256.New()
+				n, err := io.Copy(h, r)
+				read <- digest{hex.EncodeToString(h.Sum(nil)), n, err}
+			}()
+			select {
+			case <-r.reached:
+			case got := <-read:
+				t.Fatalf("the download ended (%d bytes, %v) before the fault", got.n, got.err)
 			}
 			f.inject(t, p, "downstream")
 			time.Sleep(faultWindow)
 			f.heal(t, p)
-			got, n := sha256Of(t, io.MultiReader(bytes.NewReader(head), rc))
+			got := <-read
+			if got.err != nil {
+				t.Fatalf("reading through a fault: %v", got.err)
+			}
 			want, _ := sha256Of(t, pseudoRandom(20, big))
-			if got != want || n != big {
-				t.Fatalf("read through a fault: %d bytes, sha256 %s; want %d bytes, %s", n, got, int64(big), want)
+			if got.sum != want || got.n != big {
+				t.Fatalf("read through a fault: %d bytes, sha256 %s; want %d bytes, %s", got.n, got.sum, int64(big), want)
 			}
 			if resumes := rc.(*objectReader).resumes; resumes == 0 {
 				t.Errorf("the download was never resumed: the fault did not reach it")
@@ -247,4 +267,13 @@ func (c countingClient) Do(r *http.Request) (*http.Response, error) {
 		c.failures.Add(1)
 	}
 	return resp, err
+}
+
+// pacedReader reads at most 64 KiB per millisecond, so that a download
+// outlasts the fault put in its way.
+type pacedReader struct{ r io.Reader }
+
+func (p *pacedReader) Read(b []byte) (int, error) {
+	time.Sleep(time.Millisecond)
+	return p.r.Read(b[:min(len(b), 64<<10)])
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
@@ -12,13 +13,19 @@ import (
 	"github.com/aws/smithy-go"
 )
 
-// maxResumes bounds how often one download is resumed after its connection
-// broke.
-const maxResumes = 5
+// A download is resumed after its connection broke as long as it makes
+// progress: after maxResumes resumes in a row, each bringing less than
+// resumeProgress bytes, it fails. The wait before a resume grows with the
+// count, from resumeBaseDelay.
+const (
+	maxResumes      = 5
+	resumeProgress  = 64 << 10
+	resumeBaseDelay = 100 * time.Millisecond
+)
 
 // Get opens an object for reading. When the connection breaks during the
 // read, the rest is requested again from where it stopped, on the condition
-// that the object is still the same one (its ETag), at most maxResumes times.
+// that the object is still the same one (its ETag).
 func (s *Store) Get(ctx context.Context, key string) (io.ReadCloser, error) {
 	if err := checkKey(key); err != nil {
 		return nil, fmt.Errorf("s3 get: %w", err)
@@ -45,8 +52,12 @@ type objectReader struct {
 	size    int64 // -1 when the server did not say
 	body    io.ReadCloser
 	offset  int64
-	resumes int
-	err     error // sticky, once resuming failed
+	resumes int // in all, for tests
+	// stalls counts the resumes in a row that brought less than
+	// resumeProgress bytes; resumedAt is the offset of the last resume.
+	stalls    int
+	resumedAt int64
+	err       error // sticky, once resuming failed
 }
 
 func (r *objectReader) Read(p []byte) (int, error) {
@@ -85,11 +96,22 @@ func (r *objectReader) resume(cause error) error {
 		return readErr(cause)
 	case r.etag == "":
 		return readErr(fmt.Errorf("%w (cannot resume: the server gave no ETag)", cause))
-	case r.resumes >= maxResumes:
-		return readErr(fmt.Errorf("%w (resumed %d times already)", cause, r.resumes))
+	}
+	if r.resumes > 0 && r.offset-r.resumedAt >= resumeProgress {
+		r.stalls = 0
+	}
+	if r.stalls >= maxResumes {
+		return readErr(fmt.Errorf("%w (resumed %d times in a row with little progress)", cause, r.stalls))
 	}
 	r.resumes++
+	r.stalls++
+	r.resumedAt = r.offset
 	r.body.Close()
+	select {
+	case <-time.After(resumeBaseDelay * time.Duration(r.stalls)):
+	case <-r.ctx.Done():
+		return readErr(cause)
+	}
 	r.body = io.NopCloser(eofReader{})
 	out, err := r.store.client.GetObject(r.ctx, &s3.GetObjectInput{
 		Bucket:  aws.String(r.store.bucket),
