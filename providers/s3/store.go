@@ -3,8 +3,10 @@
 //
 // An object becomes visible only when its upload completes: small objects
 // are one PutObject, larger ones a multipart upload that is completed at the
-// end or aborted on failure. Uploads stream: memory is bounded by
-// PartSize × (Concurrency + 2) whatever the object's size.
+// end or aborted on failure. Uploads stream: memory is about
+// PartSize × (Concurrency + 3), whatever the object's size (the part buffers
+// being sent, the one being filled, and the first part, read before it is
+// known whether the object needs more than one).
 package s3
 
 import (
