@@ -70,7 +70,7 @@ func (r *objectReader) Read(p []byte) (int, error) {
 		if err == nil || err == io.EOF {
 			return n, err
 		}
-		if r.size >= 0 && r.offset >= r.size {
+		if r.size >= 0 && r.offset >= r.size && isBrokenConnection(err) {
 			// Everything arrived; only the connection's end failed.
 			return n, io.EOF
 		}
@@ -107,12 +107,12 @@ func (r *objectReader) resume(cause error) error {
 	r.stalls++
 	r.resumedAt = r.offset
 	r.body.Close()
+	r.body = io.NopCloser(eofReader{})
 	select {
 	case <-time.After(resumeBaseDelay * time.Duration(r.stalls)):
 	case <-r.ctx.Done():
 		return readErr(cause)
 	}
-	r.body = io.NopCloser(eofReader{})
 	out, err := r.store.client.GetObject(r.ctx, &s3.GetObjectInput{
 		Bucket:  aws.String(r.store.bucket),
 		Key:     aws.String(r.key),
