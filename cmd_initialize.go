@@ -45,7 +45,7 @@ func (c *initializeCmd) Run(ctx context.Context, log *slog.Logger, stdout io.Wri
 	if err != nil {
 		return usageError{err}
 	}
-	store, enc, err := c.storeFlags.open()
+	store, enc, err := c.storeFlags.open(ctx)
 	if err != nil {
 		return err
 	}

@@ -55,7 +55,7 @@ type listedRange struct {
 }
 
 func (c *listCmd) Run(ctx context.Context, _ *slog.Logger, stdout io.Writer) error {
-	store, _, err := c.storeFlags.open()
+	store, _, err := c.storeFlags.open(ctx)
 	if err != nil {
 		return err
 	}

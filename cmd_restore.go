@@ -20,7 +20,7 @@ type restoreCmd struct {
 }
 
 func (c *restoreCmd) Run(ctx context.Context, log *slog.Logger, stdout io.Writer) error {
-	store, enc, err := c.storeFlags.open()
+	store, enc, err := c.storeFlags.open(ctx)
 	if err != nil {
 		return err
 	}

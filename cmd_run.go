@@ -32,7 +32,7 @@ func (c *runCmd) Run(ctx context.Context, log *slog.Logger, format logFormat, _ 
 		return c.runExec(ctx, log, format)
 	}
 	// Every check comes before anything is created on disk or in the store.
-	store, enc, err := c.storeFlags.open()
+	store, enc, err := c.storeFlags.open(ctx)
 	if err != nil {
 		return err
 	}

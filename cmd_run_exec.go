@@ -84,7 +84,7 @@ func (c *runCmd) runExec(ctx context.Context, log *slog.Logger, format logFormat
 	if err != nil {
 		return err
 	}
-	store, enc, err := c.storeFlags.open()
+	store, enc, err := c.storeFlags.open(ctx)
 	if err != nil {
 		return err
 	}

@@ -32,7 +32,7 @@ func (c *snapshotCmd) sidecar(ctx context.Context, log *slog.Logger) (supervisor
 	if err != nil {
 		return supervisor.SidecarConfig{}, err
 	}
-	store, enc, err := c.storeFlags.open()
+	store, enc, err := c.storeFlags.open(ctx)
 	if err != nil {
 		return supervisor.SidecarConfig{}, err
 	}

@@ -10,6 +10,7 @@ import (
 	"etcdbrctl/backup"
 	"etcdbrctl/providers"
 	"etcdbrctl/providers/file"
+	"etcdbrctl/providers/s3"
 )
 
 // defaultStore is where backups go when neither --store nor
@@ -25,6 +26,8 @@ type storeFlags struct {
 	StoreContainer           string   `help:"Bucket or container of --storage-provider; with Local, a directory." env:"ETCDBR_STORE_CONTAINER,STORAGE_CONTAINER" placeholder:"NAME"`
 	StorePrefix              string   `help:"Key prefix inside --store-container (a subdirectory with Local)." placeholder:"PREFIX"`
 	StoreEndpointOverride    string   `help:"Endpoint URL of an S3-, GCS-, Azure- or Swift-compatible server, instead of the provider's default." placeholder:"URL"`
+	StorePartSize            byteSize `help:"Size of the parts an upload of unknown length is cut into (S3 multipart parts, GCS chunks, Azure blocks, Swift segments); 0 is each provider's default (8MiB; 64MiB for Swift). Memory per upload is about this times the upload concurrency." default:"0" aliases:"min-chunk-size"`
+	StoreUploadConcurrency   int      `help:"Parts of one upload sent at the same time (S3, Azure); 0 is the provider's default (4)." default:"0" aliases:"max-parallel-chunk-uploads"`
 	EncryptionRecipient      []string `help:"Encrypt new backups to this age public key (age1...). Repeatable." placeholder:"AGE-PUBLIC-KEY"`
 	EncryptionRecipientsFile string   `help:"File of age public keys, one per line, to encrypt new backups to." type:"path"`
 	EncryptionIdentityFile   string   `help:"File of age secret keys (as age-keygen writes) to read encrypted backups." type:"path"`
@@ -120,7 +123,7 @@ func composeStoreURL(provider, container, prefix, endpoint string) (string, erro
 }
 
 // open checks the store flags; it creates nothing.
-func (f storeFlags) open() (providers.Store, backup.Encryption, error) {
+func (f storeFlags) open(ctx context.Context) (providers.Store, backup.Encryption, error) {
 	var enc backup.Encryption
 	var files []string
 	if f.EncryptionRecipientsFile != "" {
@@ -142,7 +145,10 @@ func (f storeFlags) open() (providers.Store, backup.Encryption, error) {
 	if err != nil {
 		return nil, enc, err
 	}
-	store, err := openStore(raw)
+	if f.StorePartSize < 0 || f.StoreUploadConcurrency < 0 {
+		return nil, enc, usagef("--store-part-size and --store-upload-concurrency must not be negative")
+	}
+	store, err := openStore(ctx, raw, storeOptions{PartSize: int64(f.StorePartSize), Concurrency: f.StoreUploadConcurrency})
 	if err != nil {
 		return nil, enc, usagef("%s: %v", flag, err)
 	}
@@ -150,7 +156,14 @@ func (f storeFlags) open() (providers.Store, backup.Encryption, error) {
 }
 
 // openStore picks the provider for a store URL.
-func openStore(raw string) (providers.Store, error) {
+// storeOptions tune uploads; zero values are each provider's defaults.
+type storeOptions struct {
+	PartSize    int64
+	Concurrency int
+}
+
+// openStore picks the provider for a store URL. It sends no request.
+func openStore(ctx context.Context, raw string, o storeOptions) (providers.Store, error) {
 	loc, err := providers.ParseURL(raw)
 	if err != nil {
 		return nil, err
@@ -158,8 +171,10 @@ func openStore(raw string) (providers.Store, error) {
 	switch loc.Scheme {
 	case "file":
 		return file.New(loc.Path)
+	case "s3":
+		return s3.New(ctx, loc, s3.Options{PartSize: o.PartSize, Concurrency: o.Concurrency})
 	default:
-		return nil, fmt.Errorf("unknown store scheme %q in %s (supported: file)", loc.Scheme, loc)
+		return nil, fmt.Errorf("unknown store scheme %q in %s (supported: file, s3, gs, azblob, swift)", loc.Scheme, loc)
 	}
 }
 

@@ -127,7 +127,7 @@ func TestLocalProviderStore(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(dir, "etcd"), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	store, _, err := f.open()
+	store, _, err := f.open(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
