@@ -284,3 +284,15 @@ func (r *pointRestore) reportProgress() (stop func()) {
 	}()
 	return func() { close(done); wg.Wait() }
 }
+
+// RestoreNewest restores the newest state the store holds (the newest full
+// snapshot and the delta segments after it) at dataDir, and returns its
+// revision.
+func RestoreNewest(ctx context.Context, store providers.Store, opts RestoreOptions, dataDir string) (int64, error) {
+	plan, err := PlanRestore(ctx, store, Target{})
+	if err != nil {
+		return 0, err
+	}
+	res, err := Restore(ctx, store, plan, opts, dataDir)
+	return res.Revision, err
+}

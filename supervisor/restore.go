@@ -68,7 +68,7 @@ func (r Restorer) RestoreLatest(ctx context.Context, dir string) (Restored, erro
 	// The staging directory holds only what this restore wrote.
 	defer os.RemoveAll(staging)
 	built := filepath.Join(staging, "data")
-	if err := backup.RestoreFull(ctx, r.Store, m, r.Encryption, r.Member, staging, built, r.Zap); err != nil {
+	if m.Revision, err = backup.RestoreNewest(ctx, r.Store, backup.RestoreOptions{Encryption: r.Encryption, Member: r.Member, Log: r.Zap, Progress: backup.LogProgress(r.Log, 10*time.Second)}, built); err != nil {
 		return Restored{}, err
 	}
 	report, err := datadir.Validate(ctx, built, datadir.Sanity)
