@@ -45,6 +45,7 @@ type Restored struct {
 	Revision int64 // the state restored (before any bump)
 	Events   int64 // delta events applied
 	Took     time.Duration
+	Applying time.Duration // of Took, applying the delta events
 }
 
 // Restore writes a new etcd data directory at dataDir holding the plan's
@@ -94,7 +95,7 @@ func Restore(ctx context.Context, store providers.Store, plan Plan, opts Restore
 	if err := syncPath(parent); err != nil {
 		return Restored{}, err
 	}
-	res := Restored{Revision: plan.Revision, Events: events, Took: time.Since(start)}
+	res := Restored{Revision: plan.Revision, Events: events, Took: time.Since(start), Applying: time.Duration(r.applied.Load())}
 	if opts.Progress != nil {
 		p := r.progress()
 		p.Phase = "done"
@@ -126,6 +127,7 @@ type pointRestore struct {
 	fetched  atomic.Int64
 	phase    atomic.Value // string
 	applying atomic.Int64 // unix nanoseconds when applying started
+	applied  atomic.Int64 // nanoseconds spent applying, once done
 	applier  atomic.Pointer[applier]
 }
 
@@ -208,6 +210,7 @@ func (r *pointRestore) apply(ctx context.Context, f *feeds, db string) (int64, e
 	if err := a.finish(); err != nil {
 		return 0, fmt.Errorf("write restored database: %w", err)
 	}
+	r.applied.Store(int64(time.Since(time.Unix(0, r.applying.Load()))))
 	return a.events.Load(), nil
 }
 
