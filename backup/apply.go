@@ -169,6 +169,18 @@ func (a *applier) inSnapshot(id int64) bool {
 	return in
 }
 
+// bump raises the revision by amount and marks the new revision compacted,
+// as etcdutl's --bump-revision with --mark-compacted does: an empty entry
+// at the new revision, which etcd takes as its current one, and a
+// scheduled compaction there, so watches from older revisions fail.
+func (a *applier) bump(amount int64) {
+	rev := a.rev + amount
+	a.tx.LockOutsideApply()
+	a.tx.UnsafePut(schema.Key, mvcc.RevToBytes(mvcc.Revision{Main: rev}, mvcc.NewRevBytes()), []byte{})
+	mvcc.UnsafeSetScheduledCompact(a.tx, rev)
+	a.tx.Unlock()
+}
+
 // finish drops the leases the segments added whose keys are all gone by the
 // target revision, and writes everything out (not synced).
 func (a *applier) finish() error {

@@ -9,7 +9,7 @@ import (
 
 // RestoreProgress is a restore's state, reported while it runs.
 type RestoreProgress struct {
-	Phase   string // "download", "apply", "finish" or "done"
+	Phase   string // "download", "member", "apply", "sync" or "done"
 	Elapsed time.Duration
 
 	StoredBytes int64 // stored bytes fetched so far, of StoredTotal

@@ -142,13 +142,24 @@ func (r *pointRestore) run(ctx context.Context) (int64, error) {
 	defer f.wait()
 	defer cancel()
 
-	db := filepath.Join(r.staging, "snapshot.db")
-	if err := downloadDB(ctx, r.store, r.plan.Full, r.opts.Encryption, db); err != nil {
+	snap := filepath.Join(r.staging, "snapshot.db")
+	if err := downloadDB(ctx, r.store, r.plan.Full, r.opts.Encryption, snap); err != nil {
+		return 0, err
+	}
+	// etcd's restore code copies the snapshot into the new data directory;
+	// the segments are applied to that copy, so the database is written
+	// once more only in its new part, and synced once at the end.
+	r.phase.Store("member")
+	built := filepath.Join(r.staging, "data")
+	if err := r.writeMember(snap, built); err != nil {
+		return 0, err
+	}
+	if err := os.Remove(snap); err != nil {
 		return 0, err
 	}
 	var events int64
-	if len(r.plan.Deltas) > 0 {
-		n, err := r.apply(ctx, f, db)
+	if len(r.plan.Deltas) > 0 || r.opts.BumpRevision > 0 {
+		n, err := r.apply(ctx, f, filepath.Join(built, "member", "snap", "db"))
 		if err != nil {
 			return 0, err
 		}
@@ -157,14 +168,7 @@ func (r *pointRestore) run(ctx context.Context) (int64, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
-	r.phase.Store("finish")
-	built := filepath.Join(r.staging, "data")
-	if err := r.writeMember(db, built); err != nil {
-		return 0, err
-	}
-	if err := os.Remove(db); err != nil {
-		return 0, err
-	}
+	r.phase.Store("sync")
 	return events, syncTree(built)
 }
 
@@ -198,11 +202,14 @@ func (r *pointRestore) apply(ctx context.Context, f *feeds, db string) (int64, e
 			return 0, sf.err
 		}
 	}
-	if a.rev != r.plan.Revision {
+	if a.rev != r.plan.Revision && len(r.plan.Deltas) > 0 {
 		a.abandon()
 		last := r.plan.Deltas[len(r.plan.Deltas)-1]
 		return 0, fmt.Errorf("delta segment %s: %w: events end at revision %d, the segment's range at %d (restoring to %d)",
 			last.Name(), ErrCorrupt, a.rev, last.Revision, r.plan.Revision)
+	}
+	if r.opts.BumpRevision > 0 {
+		a.bump(int64(r.opts.BumpRevision))
 	}
 	if a.missedLease > 0 {
 		r.opts.Log.Warn("keys attached to leases that no backup records; etcd will log them as unattached", zap.Int("keys", a.missedLease))
@@ -214,9 +221,9 @@ func (r *pointRestore) apply(ctx context.Context, f *feeds, db string) (int64, e
 	return a.events.Load(), nil
 }
 
-// writeMember runs etcd's restore code over the database: it trims the
-// old membership, writes this member's, the WAL and the snap files, and
-// optionally bumps the revision and marks it compacted.
+// writeMember runs etcd's restore code over the snapshot: it copies it
+// into dir, trims the old membership, and writes this member's, the WAL
+// and the snap files.
 func (r *pointRestore) writeMember(db, dir string) error {
 	m := r.opts.Member
 	cluster := m.InitialCluster
@@ -232,8 +239,6 @@ func (r *pointRestore) writeMember(db, dir string) error {
 		InitialClusterToken: m.InitialClusterToken,
 		// The trailer was checked while downloading and is gone now.
 		SkipHashCheck: true,
-		RevisionBump:  r.opts.BumpRevision,
-		MarkCompacted: r.opts.MarkCompacted,
 	})
 	if err != nil {
 		return fmt.Errorf("etcd restore: %w", err)
