@@ -158,8 +158,8 @@ func chainRecords(t *testing.T, store providers.Store, ch Chain) []DeltaRecord {
 	return recs
 }
 
-// history returns etcd's events of revisions from..to, read by a watch.
-func history(t *testing.T, c *clientv3.Client, from, to int64) []*mvccpb.Event {
+// watchHistory returns etcd's events of revisions from..to, read by a watch.
+func watchHistory(t *testing.T, c *clientv3.Client, from, to int64) []*mvccpb.Event {
 	t.Helper()
 	if to < from {
 		return nil

@@ -11,9 +11,9 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
-// workload writes puts, deletes, multi-key transactions and keys with
+// writeRound writes puts, deletes, multi-key transactions and keys with
 // leases (one of them revoked), and returns etcd's revision after it.
-func workload(t *testing.T, c *clientv3.Client, round int) (rev int64, leaseID clientv3.LeaseID) {
+func writeRound(t *testing.T, c *clientv3.Client, round int) (rev int64, leaseID clientv3.LeaseID) {
 	t.Helper()
 	ctx := context.Background()
 	lease, err := c.Grant(ctx, 600)
@@ -70,7 +70,7 @@ func TestDeltaChainMatchesHistory(t *testing.T) {
 	s := startScheduler(t, c, store, 50*time.Millisecond, 1<<20)
 	ctx := context.Background()
 
-	rev1, lease := workload(t, c, 1)
+	rev1, lease := writeRound(t, c, 1)
 	m, err := s.TakeDelta(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -85,7 +85,7 @@ func TestDeltaChainMatchesHistory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rev2, lease2 := workload(t, c, 2)
+	rev2, lease2 := writeRound(t, c, 2)
 	s.stop() // the final flush stores the rest
 
 	chains := latestChains(t, store)
@@ -107,7 +107,7 @@ func TestDeltaChainMatchesHistory(t *testing.T) {
 			t.Fatalf("chain %d ends at revision %d, want %d", i, last, want)
 		}
 		recs := chainRecords(t, store, ch)
-		sameEvents(t, recs, history(t, c, ch.Full.Revision+1, last))
+		sameEvents(t, recs, watchHistory(t, c, ch.Full.Revision+1, last))
 		leases := leasesBeforeUse(t, recs)
 		id := []clientv3.LeaseID{lease, lease2}[i]
 		if l := leases[int64(id)]; l == nil || l.TTL != 600 || l.RemainingTTL < 1 || l.RemainingTTL > 600 {
@@ -177,7 +177,7 @@ func TestDeltaFlushOnMemoryLimit(t *testing.T) {
 	if min := int64(n*len(value)) / limit; int64(len(ch.Deltas)) < min {
 		t.Fatalf("%d segments for %d bytes of changes and a %d-byte limit", len(ch.Deltas), n*len(value), limit)
 	}
-	sameEvents(t, chainRecords(t, store, ch), history(t, c, ch.Full.Revision+1, ch.Last().Revision))
+	sameEvents(t, chainRecords(t, store, ch), watchHistory(t, c, ch.Full.Revision+1, ch.Last().Revision))
 	t.Logf("%d puts of %d bytes: %d segments, high-water %d of %d bytes, %v pauses", n, len(value), len(ch.Deltas), high, limit, pauses)
 }
 
@@ -218,7 +218,7 @@ func TestDeltaFinalFlushOnStop(t *testing.T) {
 	if len(ch.Deltas) != 1 || ch.Last().Revision != rev {
 		t.Fatalf("after stop: %s, want one delta through %d", describe(chains), rev)
 	}
-	sameEvents(t, chainRecords(t, store, ch), history(t, c, ch.Full.Revision+1, rev))
+	sameEvents(t, chainRecords(t, store, ch), watchHistory(t, c, ch.Full.Revision+1, rev))
 }
 
 // TestDeltaAfterCompaction: when the revisions the chain needs next were
@@ -229,7 +229,7 @@ func TestDeltaAfterCompaction(t *testing.T) {
 	store, _ := newFileStore(t)
 	ctx := context.Background()
 	s := startScheduler(t, c, store, 50*time.Millisecond, 1<<20)
-	workload(t, c, 1)
+	writeRound(t, c, 1)
 	s.stop()
 	first := latestChains(t, store)
 
@@ -247,7 +247,7 @@ func TestDeltaAfterCompaction(t *testing.T) {
 	}
 
 	s = startScheduler(t, c, store, 50*time.Millisecond, 1<<20)
-	rev2, _ := workload(t, c, 2)
+	rev2, _ := writeRound(t, c, 2)
 	if _, err := s.TakeDelta(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -263,7 +263,7 @@ func TestDeltaAfterCompaction(t *testing.T) {
 	if ch.Full.Revision < rev || ch.Last().Revision != rev2 {
 		t.Fatalf("new chain %s, want a full at or after %d and deltas through %d", describe(chains[len(chains)-1:]), rev, rev2)
 	}
-	sameEvents(t, chainRecords(t, store, ch), history(t, c, ch.Full.Revision+1, rev2))
+	sameEvents(t, chainRecords(t, store, ch), watchHistory(t, c, ch.Full.Revision+1, rev2))
 }
 
 // TestTakeDeltaWhenOff: without delta snapshots, TakeDelta says so.

@@ -61,7 +61,7 @@ func (r Restorer) Initialize(ctx context.Context, dataDir string, mode datadir.M
 	opts := datadir.Options{Mode: mode, Expect: r.Expect}
 	switch {
 	case storeErr == nil:
-		opts.NewestBackupRevision, opts.NewestBackupTime = latest.Revision, latest.Time
+		opts.NewestBackupRevision, opts.NewestBackupTime = latest.Revision, planTime(latest)
 	case errors.Is(storeErr, ErrNoBackup):
 	default:
 		// The dir can still be judged; only a restore needs the store.
@@ -98,9 +98,9 @@ func (r Restorer) Initialize(ctx context.Context, dataDir string, mode datadir.M
 			"fix or move it aside by hand: %w", dataDir, report.Reason, ErrNoBackup)
 	}
 
-	res.Backup, res.Revision = latest.Name().String(), latest.Revision
+	res.Backup, res.Revision = latest.Full.Name().String(), latest.Revision
 	if dryRun {
-		if err := checkSpace(dataDir, latest); err != nil {
+		if err := checkSpace(dataDir, latest.Full); err != nil {
 			return res, err
 		}
 		res.Action = ActionWouldRestore

@@ -61,40 +61,48 @@ func (r Restorer) validate(ctx context.Context, dir string, opts datadir.Options
 
 // Restored says what a restore did.
 type Restored struct {
-	Manifest    backup.Manifest
+	Manifest    backup.Manifest // the full snapshot the restore started from
+	Revision    int64           // the revision restored, deltas applied
 	Quarantined string // where the replaced data directory went, if there was one
 }
 
-// newestRestorable returns the manifest of the backup a restore would use,
-// which is also the newest state a data dir can be compared with.
-func (r Restorer) newestRestorable(ctx context.Context) (backup.Manifest, error) {
-	c, err := backup.ReadCatalog(ctx, r.Store)
-	if err != nil {
-		return backup.Manifest{}, err
+// newestRestorable returns the plan of a restore to the newest state the
+// store holds (the newest full snapshot and the deltas after it), which is
+// also the newest state a data dir can be compared with.
+func (r Restorer) newestRestorable(ctx context.Context) (backup.Plan, error) {
+	p, err := backup.PlanRestore(ctx, r.Store, backup.Target{})
+	if errors.Is(err, backup.ErrNoFull) {
+		return p, fmt.Errorf("%v: %w", r.Store, ErrNoBackup)
 	}
-	latest, ok := c.LatestFull()
-	if !ok {
-		return backup.Manifest{}, fmt.Errorf("%v: %w", r.Store, ErrNoBackup)
+	return p, err
+}
+
+// planTime is when the newest backup of a plan was started.
+func planTime(p backup.Plan) time.Time {
+	if n := len(p.Deltas); n > 0 {
+		return p.Deltas[n-1].Time
 	}
-	return backup.ReadManifest(ctx, r.Store, latest.Key)
+	return p.Full.Time
 }
 
 // RestoreLatest restores the newest backup at dir. The restore is built and
 // checked in a staging directory beside dir; only then is an existing dir
 // moved aside (quarantined, never deleted) and the new one renamed into place.
 func (r Restorer) RestoreLatest(ctx context.Context, dir string) (Restored, error) {
-	m, err := r.newestRestorable(ctx)
+	p, err := r.newestRestorable(ctx)
 	if err != nil {
 		return Restored{}, err
 	}
-	return r.restoreFrom(ctx, dir, m)
+	return r.restoreFrom(ctx, dir, p)
 }
 
-func (r Restorer) restoreFrom(ctx context.Context, dir string, m backup.Manifest) (Restored, error) {
+func (r Restorer) restoreFrom(ctx context.Context, dir string, p backup.Plan) (Restored, error) {
+	m := p.Full
 	if err := checkSpace(dir, m); err != nil {
 		return Restored{}, err
 	}
-	r.Log.Info("restoring", "backup", m.Name(), "revision", m.Revision, "stored_bytes", m.Size, "dir", dir)
+	r.Log.Info("restoring", "backup", m.Name(), "deltas", len(p.Deltas), "revision", p.Revision,
+		"stored_bytes", p.StoredBytes(), "dir", dir)
 
 	staging, err := datadir.StagingDir(dir)
 	if err != nil {
@@ -103,22 +111,24 @@ func (r Restorer) restoreFrom(ctx context.Context, dir string, m backup.Manifest
 	// The staging directory holds only what this restore wrote.
 	defer os.RemoveAll(staging)
 	built := filepath.Join(staging, "data")
-	if err := r.restoreChain(ctx, m, staging, built); err != nil {
+	opts := backup.RestoreOptions{Encryption: r.Encryption, Member: r.Member, Log: r.Zap,
+		Progress: backup.LogProgress(r.Log, 10*time.Second)}
+	if _, err := backup.Restore(ctx, r.Store, p, opts, built); err != nil {
 		return Restored{}, err
 	}
 	report, err := datadir.Validate(ctx, built, datadir.Sanity)
 	if err != nil {
 		return Restored{}, err
 	}
-	if report.State != datadir.Valid || report.Revision != m.Revision {
+	if report.State != datadir.Valid || report.Revision != p.Revision {
 		return Restored{}, fmt.Errorf("restored data dir does not check out (state %s, revision %d, want %d): %s",
-			report.State, report.Revision, m.Revision, report.Reason)
+			report.State, report.Revision, p.Revision, report.Reason)
 	}
-	if _, err := datadir.RecordRestore(built, r.Member.Name, m.Revision, time.Now()); err != nil {
+	if _, err := datadir.RecordRestore(built, r.Member.Name, p.Revision, time.Now()); err != nil {
 		return Restored{}, err
 	}
 
-	res := Restored{Manifest: m}
+	res := Restored{Manifest: m, Revision: p.Revision}
 	switch empty, err := isEmptyDir(dir); {
 	case errors.Is(err, os.ErrNotExist):
 	case err != nil:
@@ -140,12 +150,6 @@ func (r Restorer) restoreFrom(ctx context.Context, dir string, m backup.Manifest
 	}
 	r.Log.Info("restored", "dir", dir, "revision", m.Revision)
 	return res, nil
-}
-
-// restoreChain writes a data dir at built from the backup m, using scratch
-// for downloads.
-func (r Restorer) restoreChain(ctx context.Context, m backup.Manifest, scratch, built string) error {
-	return backup.RestoreFull(ctx, r.Store, m, r.Encryption, r.Member, scratch, built, r.Zap)
 }
 
 // recordOwner writes the owner marker of a data dir etcd accepted.

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"etcdbrctl/backup"
 	"etcdbrctl/datadir"
 )
 
@@ -26,7 +27,7 @@ func TestRestoreRefusedWithoutSpace(t *testing.T) {
 	r := Restorer{Store: fx.store, Member: fx.member, Expect: fx.expect, Log: testLogger()}
 	huge := fx.backup
 	huge.DBSize = 1 << 50
-	_, err := r.restoreFrom(ctx, dir, huge)
+	_, err := r.restoreFrom(ctx, dir, backup.Plan{Full: huge, Revision: huge.Revision})
 	if !errors.Is(err, ErrNoSpace) || !strings.Contains(err.Error(), "free") {
 		t.Fatalf("restore of a 1 PiB db = %v, want ErrNoSpace", err)
 	}
