@@ -112,7 +112,7 @@ func (a *applier) event(m Manifest, ev *mvccpb.Event) error {
 				m.Name(), ErrCorrupt, kv.Key, rev, kv.CreateRevision, kv.Version)
 		}
 		stored = *kv
-		a.attach(string(kv.Key), kv.Lease)
+		stored.Lease = a.attach(string(kv.Key), kv.Lease)
 	case mvccpb.DELETE:
 		key = append(key, 't') // mvcc's tombstone mark
 		stored = mvccpb.KeyValue{Key: kv.Key}
@@ -131,14 +131,17 @@ func (a *applier) event(m Manifest, ev *mvccpb.Event) error {
 
 // attach follows which leases, among those the segments add, still have
 // keys; it writes a lease record to the lease bucket when a key first uses
-// it, so etcd re-attaches the key when it starts.
-func (a *applier) attach(key string, id int64) {
+// it, so etcd re-attaches the key when it starts. It returns the lease the
+// key is stored with: 0 for a lease that neither the snapshot nor a record
+// describes (backups of other tools record none), as a key attached to a
+// lease etcd does not know would never expire and could not be revoked.
+func (a *applier) attach(key string, id int64) int64 {
 	if old, ok := a.keyLease[key]; ok {
 		a.added[old]--
 		delete(a.keyLease, key)
 	}
 	if id == 0 {
-		return
+		return 0
 	}
 	if l, ok := a.pending[id]; ok {
 		delete(a.pending, id)
@@ -151,11 +154,13 @@ func (a *applier) attach(key string, id int64) {
 	if _, ok := a.added[id]; ok {
 		a.added[id]++
 		a.keyLease[key] = id
-		return
+		return id
 	}
 	if !a.inSnapshot(id) {
 		a.missedLease++
+		return 0
 	}
+	return id
 }
 
 // inSnapshot says whether the lease was in the database before any

@@ -38,7 +38,7 @@ type feeds struct {
 // startFeeds begins fetching segments. Each segment is read to its end, so
 // its stored digest is checked even when the events past upTo are not
 // delivered. Stop the context and call wait to end early.
-func startFeeds(ctx context.Context, store providers.Store, enc Encryption, segments []Manifest, upTo int64, fetchers int) *feeds {
+func startFeeds(ctx context.Context, open openRecords, segments []Manifest, upTo int64, fetchers int) *feeds {
 	f := &feeds{}
 	for _, m := range segments {
 		f.list = append(f.list, &segmentFeed{m: m, batches: make(chan []DeltaRecord, feedDepth)})
@@ -60,7 +60,7 @@ func startFeeds(ctx context.Context, store providers.Store, enc Encryption, segm
 			f.wg.Add(1)
 			go func() {
 				defer func() { <-slots; f.wg.Done() }()
-				sf.err = sf.fetch(ctx, store, enc, upTo)
+				sf.err = sf.fetch(ctx, open, upTo)
 				close(sf.batches)
 			}()
 		}
@@ -70,8 +70,11 @@ func startFeeds(ctx context.Context, store providers.Store, enc Encryption, segm
 
 func (f *feeds) wait() { f.wg.Wait() }
 
-func (sf *segmentFeed) fetch(ctx context.Context, store providers.Store, enc Encryption, upTo int64) error {
-	s, err := OpenDelta(ctx, store, sf.m, enc)
+// openRecords opens a segment's records.
+type openRecords func(ctx context.Context, m Manifest) (RecordReader, error)
+
+func (sf *segmentFeed) fetch(ctx context.Context, open openRecords, upTo int64) error {
+	s, err := open(ctx, sf.m)
 	if err != nil {
 		return err
 	}

@@ -37,6 +37,9 @@ type Plan struct {
 	Full     Manifest
 	Deltas   []Manifest
 	Revision int64
+	// Source reads the objects of backups another tool wrote; nil for
+	// this format's own.
+	Source Source
 }
 
 // StoredBytes is what the plan downloads.

@@ -138,12 +138,24 @@ func (r *pointRestore) run(ctx context.Context) (int64, error) {
 	r.phase.Store("download")
 
 	// Segments are fetched from the start, beside the full snapshot.
-	f := startFeeds(ctx, r.store, r.opts.Encryption, r.plan.Deltas, r.plan.Revision, r.fetchers())
+	open := func(ctx context.Context, m Manifest) (RecordReader, error) {
+		if r.plan.Source != nil {
+			return r.plan.Source.OpenDelta(ctx, m)
+		}
+		return OpenDelta(ctx, r.store, m, r.opts.Encryption)
+	}
+	f := startFeeds(ctx, open, r.plan.Deltas, r.plan.Revision, r.fetchers())
 	defer f.wait()
 	defer cancel()
 
 	snap := filepath.Join(r.staging, "snapshot.db")
-	if err := downloadDB(ctx, r.store, r.plan.Full, r.opts.Encryption, snap); err != nil {
+	var err error
+	if r.plan.Source != nil {
+		err = downloadForeignDB(ctx, r.plan.Source, r.plan.Full, snap)
+	} else {
+		err = downloadDB(ctx, r.store, r.plan.Full, r.opts.Encryption, snap)
+	}
+	if err != nil {
 		return 0, err
 	}
 	// etcd's restore code copies the snapshot into the new data directory;
@@ -212,7 +224,7 @@ func (r *pointRestore) apply(ctx context.Context, f *feeds, db string) (int64, e
 		a.bump(int64(r.opts.BumpRevision))
 	}
 	if a.missedLease > 0 {
-		r.opts.Log.Warn("keys attached to leases that no backup records; etcd will log them as unattached", zap.Int("keys", a.missedLease))
+		r.opts.Log.Warn("keys were attached to leases that no backup records; they are restored without a lease", zap.Int("keys", a.missedLease))
 	}
 	if err := a.finish(); err != nil {
 		return 0, fmt.Errorf("write restored database: %w", err)

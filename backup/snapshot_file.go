@@ -29,6 +29,22 @@ func downloadDB(ctx context.Context, store providers.Store, m Manifest, enc Encr
 		return err
 	}
 	defer dec.Close()
+	return writeDB(ctx, m, dec, dec.Verify, path)
+}
+
+// downloadForeignDB is downloadDB for a full snapshot another tool wrote.
+func downloadForeignDB(ctx context.Context, src Source, m Manifest, path string) error {
+	rc, err := src.OpenFull(ctx, m)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	return writeDB(ctx, m, rc, func() error { return nil }, path)
+}
+
+// writeDB writes the database of a snapshot stream to path, checking and
+// dropping etcd's trailer; verify checks the stored object once read.
+func writeDB(ctx context.Context, m Manifest, dec io.Reader, verify func() error, path string) (err error) {
 
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {
@@ -49,7 +65,7 @@ func downloadDB(ctx context.Context, store providers.Store, m Manifest, enc Encr
 		}
 		return err
 	}
-	if err := dec.Verify(); err != nil {
+	if err := verify(); err != nil {
 		return err
 	}
 	if tw.held != sha256.Size {
