@@ -15,6 +15,7 @@ import (
 	"etcdbrctl/backup"
 	"etcdbrctl/datadir"
 	"etcdbrctl/embedded"
+	"etcdbrctl/supervisor"
 )
 
 type restoreCmd struct {
@@ -50,7 +51,7 @@ func (c *restoreCmd) Run(ctx context.Context, log *slog.Logger, stdout io.Writer
 	if used && !c.Force {
 		return usagef("--data-dir %s is not empty; pass --force to quarantine it and restore", dir)
 	}
-	plan, err := backup.PlanRestore(ctx, store, target)
+	plan, err := supervisor.PlanRestore(ctx, store, target)
 	if err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"etcdbrctl/backup"
+	"etcdbrctl/backup/gardener"
 	"etcdbrctl/datadir"
 	"etcdbrctl/providers"
 )
@@ -63,18 +64,33 @@ func (r Restorer) validate(ctx context.Context, dir string, opts datadir.Options
 type Restored struct {
 	Manifest    backup.Manifest // the full snapshot the restore started from
 	Revision    int64           // the revision restored, deltas applied
-	Quarantined string // where the replaced data directory went, if there was one
+	Quarantined string          // where the replaced data directory went, if there was one
 }
 
 // newestRestorable returns the plan of a restore to the newest state the
 // store holds (the newest full snapshot and the deltas after it), which is
 // also the newest state a data dir can be compared with.
 func (r Restorer) newestRestorable(ctx context.Context) (backup.Plan, error) {
-	p, err := backup.PlanRestore(ctx, r.Store, backup.Target{})
+	p, err := PlanRestore(ctx, r.Store, backup.Target{})
 	if errors.Is(err, backup.ErrNoFull) {
 		return p, fmt.Errorf("%v: %w", r.Store, ErrNoBackup)
 	}
 	return p, err
+}
+
+// PlanRestore plans a restore to target from the backups in store: this
+// tool's own, or, when the store holds none, those gardener's
+// etcd-backup-restore wrote, so its users keep their history.
+func PlanRestore(ctx context.Context, store providers.Store, target backup.Target) (backup.Plan, error) {
+	p, err := backup.PlanRestore(ctx, store, target)
+	if !errors.Is(err, backup.ErrNoFull) {
+		return p, err
+	}
+	gp, gerr := gardener.PlanRestore(ctx, store, target)
+	if errors.Is(gerr, backup.ErrNoFull) {
+		return p, err
+	}
+	return gp, gerr
 }
 
 // planTime is when the newest backup of a plan was started.
