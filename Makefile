@@ -7,7 +7,7 @@ TEST_TIMEOUT ?= 60m
 # How long `make fuzz` runs each fuzz target.
 FUZZTIME ?= 10s
 
-.PHONY: build run test test-short test-tools bench bench-restore lint clean fuzz
+.PHONY: build run test test-short test-tools bench bench-restore bench-stores lint clean fuzz
 
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) .
@@ -43,6 +43,10 @@ bench:
 # beside a replay through etcd's client API measured on a sample of them.
 bench-restore:
 	$(GO) run ./bench/restore -db-size 512MiB -events 1000000 -baseline-events 100000
+
+# 1 GiB (ETCDBR_BENCH_SIZE) through every store provider's test server.
+bench-stores: test-tools
+	$(GO) test -run '^$$' -bench Transfer -benchtime 1x -timeout 60m ./providers/...
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
