@@ -45,7 +45,11 @@ func (p *fileTokenProvider) Token(ctx context.Context) (*auth.Token, error) {
 	if err != nil {
 		return nil, err
 	}
-	return tp.Token(ctx)
+	tok, err := tp.Token(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("GCS credentials file %s: %w", p.path, err)
+	}
+	return tok, nil
 }
 
 // provider returns the credentials of the file as it is now. While the file

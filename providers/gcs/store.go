@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"slices"
 	"strings"
@@ -94,10 +95,14 @@ func New(ctx context.Context, loc providers.Location, opts Options) (*Store, err
 	}
 	// Every write is a whole object under a name the caller chose, so
 	// repeating it is harmless: retry all requests, not only those GCS
-	// calls idempotent. Backoff and attempts stay bounded, and a cancelled
-	// context ends the waiting at once.
+	// calls idempotent. Backoff and attempts stay bounded (upload chunks by
+	// ChunkRetryDeadline), and a cancelled context ends the waiting at once.
+	// The SDK's own test is passed on explicitly: without it, uploads fall
+	// back to a narrower one that gives up when a connection is closed
+	// before the response (EOF), as a restarting proxy does.
 	client.SetRetry(
 		storage.WithPolicy(storage.RetryAlways),
+		storage.WithErrorFunc(storage.ShouldRetry),
 		storage.WithBackoff(gax.Backoff{Initial: 200 * time.Millisecond, Max: 5 * time.Second, Multiplier: 2}),
 		storage.WithMaxAttempts(opts.MaxAttempts),
 	)
@@ -114,18 +119,26 @@ func (s *Store) Close() error { return s.client.Close() }
 // Put uploads r with a resumable upload. On any failure the upload's context
 // is cancelled before the last chunk is sent, so no object appears and an
 // older object under key stays as it was.
+//
+// The size and CRC32C GCS reports for the new object are checked against the
+// bytes read from r. GCS itself refuses a final chunk whose object checksum
+// does not match; the check here also covers servers that do not (emulators
+// that append a resent chunk twice), by deleting what they stored.
 func (s *Store) Put(ctx context.Context, key string, r io.Reader) error {
 	if err := checkKey(key); err != nil {
 		return s.fail("put", key, err)
 	}
+	obj := s.bucket.Object(s.base + key)
 	uploadCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	w := s.bucket.Object(s.base + key).NewWriter(uploadCtx)
+	w := obj.NewWriter(uploadCtx)
 	w.ChunkSize = s.opts.ChunkSize
 	w.ChunkRetryDeadline = s.opts.ChunkRetryDeadline
 	w.ContentType = "application/octet-stream"
+	sent := crc32.New(castagnoli)
 	buf := make([]byte, 256<<10)
-	if _, err := io.CopyBuffer(w, contextReader{ctx: ctx, r: r}, buf); err != nil {
+	n, err := io.CopyBuffer(io.MultiWriter(w, sent), contextReader{ctx: ctx, r: r}, buf)
+	if err != nil {
 		cancel()
 		w.Close() // returns the cancellation; it only waits for the upload to end
 		return s.fail("put", key, withContextError(ctx, err))
@@ -133,8 +146,22 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader) error {
 	if err := w.Close(); err != nil {
 		return s.fail("put", key, withContextError(ctx, err))
 	}
-	return nil
+	stored := w.Attrs()
+	if stored.Size == n && (stored.CRC32C == 0 || stored.CRC32C == sent.Sum32()) {
+		return nil
+	}
+	err = fmt.Errorf("the stored object differs from the %d bytes sent (%d bytes, CRC32C %08x instead of %08x)",
+		n, stored.Size, stored.CRC32C, sent.Sum32())
+	// Remove exactly the generation this upload made, not a newer one.
+	if derr := obj.If(storage.Conditions{GenerationMatch: stored.Generation}).Delete(context.WithoutCancel(ctx)); derr != nil {
+		err = fmt.Errorf("%w; removing it failed: %w", err, derr)
+	} else {
+		err = fmt.Errorf("%w; removed it", err)
+	}
+	return s.fail("put", key, err)
 }
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // Get opens the object under key; the reader lives as long as ctx.
 func (s *Store) Get(ctx context.Context, key string) (io.ReadCloser, error) {
