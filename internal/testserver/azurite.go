@@ -59,7 +59,9 @@ func StartAzuriteWith(tb testing.TB, opts AzuriteOptions) *Azurite {
 	}
 	port := FreePort(tb)
 	args := []string{mainJS, "--blobHost", "127.0.0.1", "--blobPort", strconv.Itoa(port),
-		"--skipApiVersionCheck", "--silent"}
+		"--skipApiVersionCheck", "--silent",
+		// Without this, Azurite sends usage data to a host on the internet.
+		"--disableTelemetry"}
 	if opts.Location == "" {
 		args = append(args, "--inMemoryPersistence")
 	} else {

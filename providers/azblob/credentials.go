@@ -67,6 +67,9 @@ func fileStamp(path string) (string, error) {
 func (c credentialSource) read() (fileCredentials, error) {
 	var creds fileCredentials
 	if c.isDir {
+		if _, err := os.Stat(c.path); err != nil {
+			return creds, fmt.Errorf("%s: %w", c.env, err)
+		}
 		values := make(map[string]string)
 		for _, name := range credentialFields {
 			b, err := os.ReadFile(filepath.Join(c.path, name))
