@@ -22,14 +22,22 @@ import (
 // and nothing is committed.
 func upload(ctx context.Context, bb *blockblob.Client, r io.Reader, opts Options) error {
 	src := contextReader{ctx: ctx, r: r}
-	// Small objects (manifests) are common: read the first block into a
-	// buffer that grows only as far as the data goes.
-	var first bytes.Buffer
-	if _, err := io.CopyN(&first, src, opts.BlockSize); err != nil && err != io.EOF {
-		return withContextError(ctx, err)
+	// Small objects (manifests) are common: read a little first, and take a
+	// whole block's buffer only when there is more.
+	first := make([]byte, min(opts.BlockSize, smallObject))
+	n, err := io.ReadFull(src, first)
+	if err == nil && len(first) < int(opts.BlockSize) {
+		block := make([]byte, opts.BlockSize)
+		copy(block, first)
+		var more int
+		more, err = io.ReadFull(src, block[n:])
+		first, n = block, n+more
 	}
-	if int64(first.Len()) < opts.BlockSize {
-		_, err := bb.Upload(ctx, streaming.NopCloser(bytes.NewReader(first.Bytes())), nil)
+	switch {
+	case err == io.EOF || err == io.ErrUnexpectedEOF:
+		_, err := bb.Upload(ctx, streaming.NopCloser(bytes.NewReader(first[:n])), nil)
+		return withContextError(ctx, err)
+	case err != nil:
 		return withContextError(ctx, err)
 	}
 	s, err := newStager(ctx, bb, opts)
@@ -37,7 +45,7 @@ func upload(ctx context.Context, bb *blockblob.Client, r io.Reader, opts Options
 		return err
 	}
 	s.made = 1 // the first block's buffer
-	s.stage(first.Bytes())
+	s.stage(first)
 	err = s.stageRest(src)
 	if err := s.wait(err); err != nil {
 		return withContextError(ctx, err)
@@ -45,6 +53,9 @@ func upload(ctx context.Context, bb *blockblob.Client, r io.Reader, opts Options
 	_, err = bb.CommitBlockList(ctx, s.ids, nil)
 	return withContextError(ctx, err)
 }
+
+// smallObject is how much is read before a whole block's buffer is taken.
+const smallObject = 64 << 10
 
 // stager stages blocks in the background, at most Concurrency at once.
 type stager struct {

@@ -17,7 +17,7 @@ import (
 	"etcdbrctl/providers"
 )
 
-func mustParse(t *testing.T, raw string) providers.Location {
+func mustParse(t testing.TB, raw string) providers.Location {
 	t.Helper()
 	loc, err := providers.ParseURL(raw)
 	if err != nil {
