@@ -23,8 +23,8 @@ type FakeGCS struct {
 type FakeGCSOptions struct {
 	// Port to listen on; 0 picks a free one.
 	Port int
-	// ExternalURL is the base URL the server hands out for resumable upload
-	// sessions; empty means its own address. Set it to a proxy's address to
+	// ExternalURL is the base URL the server hands out for resumable
+	// uploads in progress; empty means its own address. Set it to a proxy's address to
 	// send every request of an upload through that proxy.
 	ExternalURL string
 	// Buckets to create once the server is up.

@@ -75,7 +75,7 @@ func httpStatus(err error) int {
 }
 
 // A URL's query can carry a capability (the upload_id of a resumable upload
-// session, a signature); messages keep the address and drop the query.
+// in progress, a signature); messages keep the address and drop the query.
 var urlQuery = regexp.MustCompile(`(\b[a-z][a-z0-9+.-]*://[^\s"?]*)\?[^\s"]*`)
 
 func redactURLs(msg string) string { return urlQuery.ReplaceAllString(msg, "$1?REDACTED") }

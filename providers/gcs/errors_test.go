@@ -66,13 +66,13 @@ func TestClassify(t *testing.T) {
 	}
 }
 
-// The session URL of a resumable upload is a capability: messages drop it.
-func TestErrorHidesUploadSession(t *testing.T) {
+// The URL of a resumable upload in progress is a capability: messages drop it.
+func TestErrorHidesUploadURL(t *testing.T) {
 	s := &Store{loc: mustParse(t, "gs://bucket/prefix"), base: "prefix/"}
-	cause := &url.Error{Op: "Put", URL: "http://127.0.0.1:1/upload/storage/v1/b/bucket/o?uploadType=resumable&upload_id=SESSION-SECRET", Err: io.ErrUnexpectedEOF}
+	cause := &url.Error{Op: "Put", URL: "http://127.0.0.1:1/upload/storage/v1/b/bucket/o?uploadType=resumable&upload_id=UPLOAD-SECRET", Err: io.ErrUnexpectedEOF}
 	err := s.fail("put", "key", cause)
-	if strings.Contains(err.Error(), "SESSION-SECRET") {
-		t.Errorf("error %q shows the upload session", err)
+	if strings.Contains(err.Error(), "UPLOAD-SECRET") {
+		t.Errorf("error %q shows the upload's URL", err)
 	}
 	if !strings.Contains(err.Error(), "http://127.0.0.1:1/upload/storage/v1/b/bucket/o") || !errors.Is(err, io.ErrUnexpectedEOF) {
 		t.Errorf("error %q lost the address or the cause", err)

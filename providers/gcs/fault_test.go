@@ -17,7 +17,7 @@ import (
 )
 
 // faultRig puts toxiproxy between the store under test and fake-gcs-server.
-// The server hands out upload sessions on the proxy's address, so every
+// The server hands out resumable upload URLs on the proxy's address, so every
 // request of an upload crosses the proxy.
 type faultRig struct {
 	proxy   *testserver.Proxy

@@ -30,9 +30,12 @@ type Options struct {
 	// memory to resend after a failure; GCS rounds it up to a multiple of
 	// 256 KiB. Default 8 MiB.
 	ChunkSize int
-	// ChunkRetryDeadline bounds how long one chunk is retried. Default 32 s.
+	// ChunkRetryDeadline bounds how long one upload chunk is retried (the
+	// SDK retries chunks until this deadline, not MaxAttempts times).
+	// Default 32 s.
 	ChunkRetryDeadline time.Duration
-	// MaxAttempts bounds the attempts of each request. Default 6.
+	// MaxAttempts bounds the attempts of every other request (listing,
+	// reading, deleting). Default 6.
 	MaxAttempts int
 	// CredentialsFile is a Google credentials JSON file, re-read whenever it
 	// changes. Default: $GOOGLE_APPLICATION_CREDENTIALS; if that is unset
