@@ -9,7 +9,9 @@ import (
 
 	"etcdbrctl/backup"
 	"etcdbrctl/providers"
+	"etcdbrctl/providers/azblob"
 	"etcdbrctl/providers/file"
+	"etcdbrctl/providers/gcs"
 	"etcdbrctl/providers/s3"
 )
 
@@ -173,6 +175,10 @@ func openStore(ctx context.Context, raw string, o storeOptions) (providers.Store
 		return file.New(loc.Path)
 	case "s3":
 		return s3.New(ctx, loc, s3.Options{PartSize: o.PartSize, Concurrency: o.Concurrency})
+	case "gs":
+		return gcs.New(ctx, loc, gcs.Options{ChunkSize: int(o.PartSize)})
+	case "azblob":
+		return azblob.New(ctx, loc, azblob.Options{BlockSize: o.PartSize, Concurrency: o.Concurrency})
 	default:
 		return nil, fmt.Errorf("unknown store scheme %q in %s (supported: file, s3, gs, azblob, swift)", loc.Scheme, loc)
 	}

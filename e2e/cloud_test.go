@@ -27,6 +27,15 @@ var cloudStores = []struct {
 		t.Setenv("AWS_SECRET_ACCESS_KEY", s.SecretKey)
 		return fmt.Sprintf("s3://%s/etcd/main?region=%s&endpoint=%s&force-path-style=true", bucket, s.Region, s.Endpoint)
 	}},
+	{"gcs", func(t *testing.T) string {
+		f := testserver.StartFakeGCS(t, "backups")
+		return "gs://backups/etcd/main?endpoint=" + f.Endpoint
+	}},
+	{"azblob", func(t *testing.T) string {
+		a := testserver.StartAzurite(t, "backups")
+		t.Setenv("AZURE_STORAGE_KEY", testserver.AzuriteKey)
+		return fmt.Sprintf("azblob://backups/etcd/main?account=%s&endpoint=%s", testserver.AzuriteAccount, a.Endpoint)
+	}},
 }
 
 // TestRunOnCloudStores: write keys, snapshot, stop, wipe the data dir, start
