@@ -167,17 +167,16 @@ type DataDirInitializer struct {
 }
 
 // Initialize runs Restorer.Initialize in the mode asked for and records
-// how long it took: as a validation when the dir was kept, as a
-// restoration when a restore was tried.
+// how long the check and, when one was tried, the restore took.
 func (i DataDirInitializer) Initialize(ctx context.Context, mode datadir.Mode) error {
 	start := time.Now()
 	res, err := i.Restorer.Initialize(ctx, i.DataDir, mode, false)
 	took := time.Since(start)
-	switch {
-	case res.Action == ActionRestored || err != nil && res.Backup != "":
-		i.Metrics.Restoration(took, err == nil)
-	default:
-		i.Metrics.Validation(took, err == nil && res.Report.State == datadir.Valid)
+	if res.CheckTook > 0 {
+		i.Metrics.Validation(res.CheckTook, res.Report.State == datadir.Valid)
+	}
+	if res.Action == ActionRestored || err != nil && res.Backup != "" {
+		i.Metrics.Restoration(took-res.CheckTook, err == nil)
 	}
 	if err == nil {
 		i.Restorer.Log.Info("data dir initialized", "dir", i.DataDir, "check", mode, "action", res.Action)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"etcdbrctl/datadir"
 )
@@ -47,6 +48,8 @@ type InitResult struct {
 	Revision int64  `json:"revision,omitempty"`
 	// Quarantined is where the replaced data dir went.
 	Quarantined string `json:"quarantined,omitempty"`
+	// CheckTook is how long the check of the data dir took.
+	CheckTook time.Duration `json:"-"`
 }
 
 // Initialize makes dataDir ready for etcd: it checks it in mode, keeps a
@@ -68,7 +71,9 @@ func (r Restorer) Initialize(ctx context.Context, dataDir string, mode datadir.M
 		r.Log.Warn("cannot read the newest backup; the data dir is not compared with it", "err", storeErr)
 	}
 
+	checkStart := time.Now()
 	report, err := r.validate(ctx, dataDir, opts)
+	res.CheckTook = time.Since(checkStart)
 	if err != nil {
 		return res, err
 	}
