@@ -137,11 +137,12 @@ func (s *Store) putLarge(ctx context.Context, c *gophercloud.ServiceClient, key 
 			return fmt.Errorf("the object needs more than %d segments of %d bytes, the most this Swift cluster allows in a manifest; use a larger segment size", maxSegments, s.segmentSize)
 		}
 		name := segmentName(s.name(key), upload, index)
+		// Counted before the request: a cancelled one may still complete.
+		written = append(written, name)
 		etag, err := putBytes(ctx, c, objectURL(c, s.segContainer, name), buf[:n])
 		if err != nil {
 			return fmt.Errorf("segment %d (%q in container %q): %w", index, name, s.segContainer, err)
 		}
-		written = append(written, name)
 		manifest = append(manifest, manifestEntry{Path: "/" + s.segContainer + "/" + name, Etag: etag, SizeBytes: int64(n)})
 		if !more {
 			break
