@@ -57,7 +57,7 @@ func (c *connector) authenticate(ctx context.Context, creds credentials) (*gophe
 		client, err = c.authenticateKeystone(ctx, creds)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("swift: authenticating at %s with %s: %w", redactURL(creds.AuthURL), creds.source, classify(err))
+		return nil, fmt.Errorf("authenticating at %s with %s: %w", redactURL(creds.AuthURL), creds.source, classify(err))
 	}
 	return client, nil
 }
