@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -55,6 +56,11 @@ func StartSwift(tb testing.TB) SwiftServer {
 	if err := os.MkdirAll(filepath.Join(devices, "d1"), 0o700); err != nil {
 		tb.Fatal(err)
 	}
+	// Swift switches to the configured user; tests may not run as root.
+	runAs := "root"
+	if u, err := user.Current(); err == nil {
+		runAs = u.Username
+	}
 	ports := map[string]int{}
 	for _, name := range []string{"proxy", "account", "container", "object", "memcached"} {
 		ports[name] = FreePort(tb)
@@ -64,12 +70,12 @@ func StartSwift(tb testing.TB) SwiftServer {
 	}
 	writeFile(tb, filepath.Join(dir, "swift.conf"), swiftConf)
 	for _, name := range []string{"account", "container", "object"} {
-		writeFile(tb, filepath.Join(dir, name+"-server.conf"), fmt.Sprintf(storageServerConf, ports[name], dir, devices, name))
+		writeFile(tb, filepath.Join(dir, name+"-server.conf"), fmt.Sprintf(storageServerConf, ports[name], dir, devices, name, runAs))
 	}
-	writeFile(tb, filepath.Join(dir, "proxy-server.conf"), fmt.Sprintf(proxyServerConf, ports["proxy"], dir, ports["memcached"]))
+	writeFile(tb, filepath.Join(dir, "proxy-server.conf"), fmt.Sprintf(proxyServerConf, ports["proxy"], dir, ports["memcached"], runAs))
 
 	mc := Start(tb, "memcached", exec.Command(bins["memcached"], "-l", "127.0.0.1",
-		"-p", strconv.Itoa(ports["memcached"]), "-U", "0", "-u", "root", "-m", "64"))
+		"-p", strconv.Itoa(ports["memcached"]), "-U", "0", "-u", runAs, "-m", "64"))
 	mc.WaitTCP(tb, "127.0.0.1:"+strconv.Itoa(ports["memcached"]), 10*time.Second)
 	var procs []*Proc
 	for _, name := range []string{"account", "container", "object", "proxy"} {
@@ -170,15 +176,15 @@ name = Policy-0
 default = yes
 `
 
-// storageServerConf takes the port, the swift_dir, the devices directory and
-// the server kind. workers = 0 keeps each server a single process.
+// storageServerConf takes the port, the swift_dir, the devices directory, the
+// server kind and the user. workers = 0 keeps each server a single process.
 const storageServerConf = `[DEFAULT]
 bind_ip = 127.0.0.1
 bind_port = %d
 workers = 0
-user = root
-swift_dir = %s
-devices = %s
+user = %[5]s
+swift_dir = %[2]s
+devices = %[3]s
 mount_check = false
 disable_fallocate = true
 log_level = WARNING
@@ -191,13 +197,13 @@ pipeline = %[4]s-server
 use = egg:swift#%[4]s
 `
 
-// proxyServerConf takes the port, the swift_dir and memcached's port.
+// proxyServerConf takes the port, the swift_dir, memcached's port and the user.
 const proxyServerConf = `[DEFAULT]
 bind_ip = 127.0.0.1
 bind_port = %d
 workers = 0
-user = root
-swift_dir = %s
+user = %[4]s
+swift_dir = %[2]s
 log_level = WARNING
 
 [pipeline:main]
@@ -214,7 +220,7 @@ user_test_reader = reading
 
 [filter:cache]
 use = egg:swift#memcache
-memcache_servers = 127.0.0.1:%d
+memcache_servers = 127.0.0.1:%[3]d
 
 [filter:catch_errors]
 use = egg:swift#catch_errors

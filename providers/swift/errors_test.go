@@ -55,7 +55,7 @@ func testErrorMapping(t *testing.T, srv testserver.SwiftServer) {
 			t.Errorf("Delete in a missing container = %v, want nil (nothing to delete)", err)
 		}
 	})
-	t.Run("bad store URL", func(t *testing.T) {
+	t.Run("bad store URL or options", func(t *testing.T) {
 		for _, loc := range []providers.Location{
 			{Scheme: "s3", Bucket: "b"},
 			{Scheme: "swift"},
@@ -63,6 +63,11 @@ func testErrorMapping(t *testing.T, srv testserver.SwiftServer) {
 		} {
 			if _, err := newStore(ctx, loc, Options{}, v1Env(srv.AuthURL, srv.User, srv.Key)); err == nil {
 				t.Errorf("New(%s) succeeded, want an error", loc)
+			}
+		}
+		for _, opts := range []Options{{SegmentSize: 1000}, {SegmentSize: 6 << 30}, {SegmentContainer: "extra"}, {SegmentContainer: "a/b"}} {
+			if _, err := newStore(ctx, loc, opts, v1Env(srv.AuthURL, srv.User, srv.Key)); err == nil {
+				t.Errorf("New with %+v succeeded, want an error", opts)
 			}
 		}
 	})

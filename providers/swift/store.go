@@ -96,8 +96,10 @@ func newStore(ctx context.Context, loc providers.Location, opts Options, getenv 
 	if opts.SegmentSize == 0 {
 		opts.SegmentSize = DefaultSegmentSize
 	}
-	if opts.SegmentSize < 1<<20 {
-		return nil, fmt.Errorf("swift store: segment size %d is below the minimum of 1 MiB", opts.SegmentSize)
+	if opts.SegmentSize < 1<<20 || opts.SegmentSize > 5<<30 {
+		// Each Put holds a segment in memory, and 5 GiB is Swift's default
+		// limit on one object.
+		return nil, fmt.Errorf("swift store: segment size %d is outside 1 MiB to 5 GiB", opts.SegmentSize)
 	}
 	if opts.SegmentContainer == "" {
 		opts.SegmentContainer = loc.Bucket + "_segments"
@@ -136,6 +138,9 @@ func newStore(ctx context.Context, loc providers.Location, opts Options, getenv 
 
 // String returns the store's URL.
 func (s *Store) String() string {
+	if s.prefix == "" {
+		return "swift://" + s.container
+	}
 	return "swift://" + s.container + "/" + strings.TrimSuffix(s.prefix, "/")
 }
 
