@@ -32,6 +32,7 @@ type faultProxy struct {
 	resets    int
 	cuts      int
 	retryWait string // Retry-After of the 503s, if any
+	seen      map[string]bool
 }
 
 type faultMode int
@@ -42,6 +43,9 @@ const (
 	faultsMixed faultMode = iota
 	// faultsAlways answers every request with 503.
 	faultsAlways
+	// faultsFirstPut resets the first PUT of every object after reading
+	// part of its body, so that every upload has to start over.
+	faultsFirstPut
 )
 
 func startFaultProxy(t *testing.T, target string) *faultProxy {
@@ -49,7 +53,7 @@ func startFaultProxy(t *testing.T, target string) *faultProxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fp := &faultProxy{}
+	fp := &faultProxy{seen: map[string]bool{}}
 	rp := httputil.NewSingleHostReverseProxy(u) // keeps the Host header, so tempauth's storage URL points here
 	rp.ModifyResponse = func(resp *http.Response) error {
 		fp.mu.Lock()
@@ -67,6 +71,10 @@ func startFaultProxy(t *testing.T, target string) *faultProxy {
 		n, mode, wait := fp.requests, fp.mode, fp.retryWait
 		fault := mode == faultsAlways || n%5 == 1
 		reset := mode == faultsMixed && n%5 == 3
+		if mode == faultsFirstPut && r.Method == http.MethodPut && !fp.seen[r.URL.Path] {
+			fp.seen[r.URL.Path] = true
+			reset = true
+		}
 		if fault {
 			fp.unavail++
 		}
@@ -82,6 +90,7 @@ func startFaultProxy(t *testing.T, target string) *faultProxy {
 			}
 			http.Error(w, "injected", http.StatusServiceUnavailable)
 		case reset:
+			io.CopyN(io.Discard, r.Body, 1<<20) // part of the body has been sent
 			conn, _, err := http.NewResponseController(w).Hijack()
 			if err != nil {
 				t.Errorf("hijack: %v", err)
@@ -103,7 +112,8 @@ func startFaultProxy(t *testing.T, target string) *faultProxy {
 func (fp *faultProxy) set(mode faultMode, retryWait string) {
 	fp.mu.Lock()
 	defer fp.mu.Unlock()
-	fp.mode, fp.retryWait, fp.requests = mode, retryWait, 0
+	fp.mode, fp.retryWait = mode, retryWait
+	fp.requests, fp.unavail, fp.resets, fp.cuts = 0, 0, 0, 0
 }
 
 func (fp *faultProxy) counts() (requests, unavail, resets, cuts int) {
@@ -161,6 +171,26 @@ func testRetries(t *testing.T, srv testserver.SwiftServer) {
 		t.Logf("%d requests: %d answered 503, %d reset, %d downloads cut", requests, unavail, resets, cuts)
 		if unavail == 0 || resets == 0 || cuts != 1 {
 			t.Errorf("faults injected: %d 503s, %d resets, %d cuts; want some of each", unavail, resets, cuts)
+		}
+	})
+
+	t.Run("every upload starts over", func(t *testing.T) {
+		fp.set(faultsFirstPut, "")
+		defer fp.set(faultsMixed, "")
+		const size = 13<<20 + 7 // three segments, the last two sent while read
+		if err := s.Put(ctx, "again", random(8, size)); err != nil {
+			t.Fatalf("Put: %v", err)
+		}
+		_, _, resets, _ := fp.counts()
+		if resets < 4 {
+			t.Errorf("%d uploads were reset, want at least 4 (three segments, the manifest)", resets)
+		}
+		want, _ := io.ReadAll(random(8, size))
+		if got := readAll(t, s, "again"); !bytes.Equal(got, want) {
+			t.Fatalf("Get returned %d bytes that differ from the %d written", len(got), len(want))
+		}
+		if err := s.Delete(ctx, "again"); err != nil {
+			t.Fatal(err)
 		}
 	})
 

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/gophercloud/gophercloud/v2"
@@ -113,9 +114,9 @@ type manifestEntry struct {
 	SizeBytes int64  `json:"size_bytes"`
 }
 
-// putLarge uploads buf (full) as the first segment, then the rest of src one
-// segment at a time through the same buffer, next being the byte read after
-// buf, and writes the manifest last.
+// putLarge uploads buf (full) as the first segment, then the rest of src
+// one segment at a time through the same buffer, each read while it is
+// sent, next being the byte read after buf; the manifest comes last.
 func (s *Store) putLarge(ctx context.Context, c *gophercloud.ServiceClient, key string, src io.Reader, buf []byte, next byte) (err error) {
 	maxSegments, err := s.prepareSegments(ctx, c)
 	if err != nil {
@@ -131,40 +132,66 @@ func (s *Store) putLarge(ctx context.Context, c *gophercloud.ServiceClient, key 
 		}
 	}()
 	var manifest []manifestEntry
-	n, more := len(buf), true
-	for index := 0; ; index++ {
+	for index, more := 0, true; more; index++ {
 		if index >= maxSegments {
 			return fmt.Errorf("the object needs more than %d segments of %d bytes, the most this Swift cluster allows in a manifest; use a larger segment size", maxSegments, s.segmentSize)
 		}
 		name := segmentName(s.name(key), upload, index)
 		// Counted before the request: a cancelled one may still complete.
 		written = append(written, name)
-		etag, err := putBytes(ctx, c, objectURL(c, s.segContainer, name), buf[:n])
+		u := objectURL(c, s.segContainer, name)
+		var size int
+		var etag string
+		if index == 0 {
+			size = len(buf)
+			etag, err = putBytes(ctx, c, u, buf)
+		} else {
+			size, etag, err = putStreamed(ctx, c, u, newSegmentBody(src, buf, next))
+		}
+		if errors.Is(err, errSource) {
+			return err
+		}
 		if err != nil {
 			return fmt.Errorf("segment %d (%q in container %q): %w", index, name, s.segContainer, err)
 		}
-		manifest = append(manifest, manifestEntry{Path: "/" + s.segContainer + "/" + name, Etag: etag, SizeBytes: int64(n)})
-		if !more {
-			break
-		}
-		buf[0] = next
-		m, full, err := fill(src, buf[1:])
-		if err != nil {
-			return err
-		}
-		n = 1 + m
-		if full {
+		manifest = append(manifest, manifestEntry{Path: "/" + s.segContainer + "/" + name, Etag: etag, SizeBytes: int64(size)})
+		// After the first segment, next is already known; after another,
+		// a full buffer may or may not be the end.
+		if more = size == len(buf); more && index > 0 {
 			var b [1]byte
 			k, _, err := fill(src, b[:])
 			if err != nil {
 				return err
 			}
 			more, next = k == 1, b[0]
-		} else {
-			more = false
 		}
 	}
 	return s.putManifest(ctx, c, key, manifest)
+}
+
+// errSource marks an upload that failed because its source did; the
+// source's own error is wrapped beside it.
+var errSource = errors.New("reading the source")
+
+// putStreamed uploads one segment as body reads it, and checks the MD5
+// Swift computed against the one of the bytes read.
+func putStreamed(ctx context.Context, c *gophercloud.ServiceClient, u string, body *segmentBody) (size int, etag string, err error) {
+	resp, reqErr := request(ctx, c, http.MethodPut, u, &gophercloud.RequestOpts{
+		RawBody:     body.reader(),
+		MoreHeaders: map[string]string{"Content-Type": "application/octet-stream"},
+		OkCodes:     []int{http.StatusCreated},
+	})
+	size, etag, srcErr := body.finish()
+	switch {
+	case srcErr != nil:
+		return 0, "", fmt.Errorf("%w: %w", errSource, srcErr)
+	case reqErr != nil:
+		return 0, "", reqErr
+	}
+	if got := strings.Trim(resp.Header.Get("Etag"), `"`); got != etag {
+		return 0, "", fmt.Errorf("Swift stored the segment with MD5 %q, but the %d bytes sent have MD5 %s", got, size, etag)
+	}
+	return size, etag, nil
 }
 
 // putManifest makes the large object visible, unless ctx was cancelled

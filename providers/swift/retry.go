@@ -15,8 +15,8 @@ import (
 // retryTransport repeats a request that failed in a way worth another try:
 // a connection refused, reset or cut short, or an answer of 429 or 5xx (but
 // 501 and 505, which will not change). Only requests whose body can be read
-// again (GetBody, as http.NewRequest sets for in-memory bodies) are
-// repeated. The waits grow exponentially with jitter, are bounded, follow
+// again (GetBody, as http.NewRequest sets for in-memory bodies, or a body
+// that can replay itself) are repeated. The waits grow exponentially with jitter, are bounded, follow
 // Retry-After within the bound, and end at once when the context is done.
 type retryTransport struct {
 	base        http.RoundTripper
@@ -25,22 +25,30 @@ type retryTransport struct {
 	maxDelay    time.Duration
 }
 
+// replayableBody is a request body that can start over, such as a
+// segment read from its source while it is sent.
+type replayableBody interface {
+	io.ReadCloser
+	// Replay returns the same content from its start, or nil when it can
+	// no longer be produced.
+	Replay() io.ReadCloser
+}
+
 func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
-	replayable := req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
+	replayable, _ := req.Body.(replayableBody)
+	canRepeat := req.Body == nil || req.Body == http.NoBody || req.GetBody != nil || replayable != nil
+	try := req
 	for attempt := 1; ; attempt++ {
-		try := req
-		if attempt > 1 && req.GetBody != nil {
-			body, err := req.GetBody()
-			if err != nil {
-				return nil, err
-			}
-			try = req.Clone(ctx)
-			try.Body = body
-		}
 		resp, err := t.base.RoundTrip(try)
-		if !replayable || attempt >= t.maxAttempts || ctx.Err() != nil || !retryable(resp, err) {
+		if !canRepeat || attempt >= t.maxAttempts || ctx.Err() != nil || !retryable(resp, err) {
 			return resp, err
+		}
+		var body io.ReadCloser
+		if replayable != nil && req.GetBody == nil {
+			if body = replayable.Replay(); body == nil {
+				return resp, err // the source failed: nothing to send again
+			}
 		}
 		delay := t.delay(attempt, resp)
 		if resp != nil {
@@ -48,8 +56,17 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 			resp.Body.Close()
 		}
+		if req.GetBody != nil {
+			if body, err = req.GetBody(); err != nil {
+				return nil, err
+			}
+		}
 		if err := sleepCtx(ctx, delay); err != nil {
 			return nil, err
+		}
+		try = req.Clone(ctx)
+		if body != nil {
+			try.Body = body
 		}
 	}
 }
