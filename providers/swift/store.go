@@ -1,11 +1,13 @@
 // Package swift stores backup objects in an OpenStack Swift container
 // (store URL swift://container/prefix).
 //
-// An object smaller than one segment is written with a single PUT. A larger
-// one is cut into segments, uploaded one after the other from one in-memory
-// segment buffer (so memory stays at one segment whatever the size) into a
-// container of their own, "<container>_segments" by default, and becomes
-// visible only when its static large object (SLO) manifest is written, last.
+// An object no larger than one segment is written with a single PUT. A
+// larger one is cut into segments, uploaded one after the other through one
+// in-memory segment buffer (so memory stays at one segment whatever the
+// size; each segment after the first is sent while it is read, and kept to
+// be sent again if a try fails) into a container of their own,
+// "<container>_segments" by default. The object becomes visible only when
+// its static large object (SLO) manifest is written, last.
 // Keeping segments out of the objects' container means a listing never
 // meets them, and lets other Swift tools recognise the usual layout. A
 // failed or cancelled Put deletes the segments it wrote and never writes the
