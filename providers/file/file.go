@@ -3,8 +3,8 @@
 // A key is a slash-separated path relative to the root directory. An object is
 // written to a temporary file beside its final name (".<name>.<random>.part"),
 // synced, and renamed into place, so a reader or a listing only ever sees
-// complete objects. Temporary files a crash leaves behind are never listed and
-// can be removed by hand. Objects are created with mode 0o600 and directories
+// complete objects. Temporary files a crash leaves behind are never listed;
+// RemoveLeftovers deletes them. Objects are created with mode 0o600 and directories
 // with 0o700: backups can hold every secret stored in etcd.
 package file
 
