@@ -13,6 +13,7 @@ import (
 	"etcdbrctl/providers/file"
 	"etcdbrctl/providers/gcs"
 	"etcdbrctl/providers/s3"
+	"etcdbrctl/providers/swift"
 )
 
 // defaultStore is where backups go when neither --store nor
@@ -164,7 +165,8 @@ type storeOptions struct {
 	Concurrency int
 }
 
-// openStore picks the provider for a store URL. It sends no request.
+// openStore picks the provider for a store URL. It sends no request,
+// except to Swift, which logs in first.
 func openStore(ctx context.Context, raw string, o storeOptions) (providers.Store, error) {
 	loc, err := providers.ParseURL(raw)
 	if err != nil {
@@ -179,6 +181,8 @@ func openStore(ctx context.Context, raw string, o storeOptions) (providers.Store
 		return gcs.New(ctx, loc, gcs.Options{ChunkSize: int(o.PartSize)})
 	case "azblob":
 		return azblob.New(ctx, loc, azblob.Options{BlockSize: o.PartSize, Concurrency: o.Concurrency})
+	case "swift":
+		return swift.New(ctx, loc, swift.Options{SegmentSize: o.PartSize})
 	default:
 		return nil, fmt.Errorf("unknown store scheme %q in %s (supported: file, s3, gs, azblob, swift)", loc.Scheme, loc)
 	}

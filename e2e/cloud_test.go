@@ -36,6 +36,14 @@ var cloudStores = []struct {
 		t.Setenv("AZURE_STORAGE_KEY", testserver.AzuriteKey)
 		return fmt.Sprintf("azblob://backups/etcd/main?account=%s&endpoint=%s", testserver.AzuriteAccount, a.Endpoint)
 	}},
+	{"swift", func(t *testing.T) string {
+		s := testserver.StartSwift(t)
+		s.CreateContainer(t, "backups")
+		t.Setenv("OS_AUTH_URL", s.AuthURL)
+		t.Setenv("OS_USERNAME", s.User)
+		t.Setenv("OS_PASSWORD", s.Key)
+		return "swift://backups/etcd/main"
+	}},
 }
 
 // TestRunOnCloudStores: write keys, snapshot, stop, wipe the data dir, start

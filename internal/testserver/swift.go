@@ -243,3 +243,34 @@ use = egg:swift#dlo
 [filter:versioned_writes]
 use = egg:swift#versioned_writes
 `
+
+// CreateContainer creates a container as the admin user.
+func (s SwiftServer) CreateContainer(tb testing.TB, name string) {
+	tb.Helper()
+	client := http.Client{Timeout: 10 * time.Second}
+	req, err := http.NewRequest(http.MethodGet, s.AuthURL, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	req.Header.Set("X-Auth-User", s.User)
+	req.Header.Set("X-Auth-Key", s.Key)
+	resp, err := client.Do(req)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	resp.Body.Close()
+	token := resp.Header.Get("X-Auth-Token")
+	req, err = http.NewRequest(http.MethodPut, s.StorageURL+"/"+name, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	req.Header.Set("X-Auth-Token", token)
+	resp, err = client.Do(req)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusAccepted {
+		tb.Fatalf("create container %s: %s", name, resp.Status)
+	}
+}
