@@ -1,34 +1,24 @@
 package azblob
 
 import (
+	"context"
 	"io"
-	mathrand "math/rand/v2"
 	"os"
-	"path/filepath"
-	"runtime"
-	"runtime/debug"
-	"strconv"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blockblob"
 
-	"etcdbrctl/internal/memstat"
 	"etcdbrctl/internal/testserver"
 	"etcdbrctl/providers"
+	"etcdbrctl/providers/storetest"
 )
 
-// BenchmarkTransfer uploads and downloads one object of ETCDBR_BENCH_SIZE
-// bytes (default 1GiB) through Store.Put and Store.Get, and, as a baseline in
-// the same run against the same server, the SDK's plain upload of the same
-// bytes from a file (UploadFile, same block size and concurrency) and its
-// plain download. The source bytes are generated as they are read, never
-// held whole in memory. Azurite keeps blobs on disk here. Run it once:
+// BenchmarkTransfer measures the store on Azurite (blobs on disk) beside
+// the SDK's plain UploadFile (same block size and concurrency) and its
+// plain download:
 //
 //	go test -run '^$' -bench Transfer -benchtime 1x ./providers/azblob
 func BenchmarkTransfer(b *testing.B) {
-	size := benchSize(b)
 	srv := testserver.StartAzuriteWith(b, testserver.AzuriteOptions{Location: b.TempDir(), Containers: []string{"bench"}})
 	for _, name := range []string{
 		"AZURE_APPLICATION_CREDENTIALS_JSON", "AZURE_APPLICATION_CREDENTIALS",
@@ -51,112 +41,22 @@ func BenchmarkTransfer(b *testing.B) {
 		b.Fatal(err)
 	}
 	baseline := c.NewBlockBlobClient("transfer/baseline")
-	file := writeSourceFile(b, size)
-
-	for b.Loop() {
-		ctx := b.Context()
-		measure(b, "sdk-put-file", size, func() error {
-			f, err := os.Open(file)
+	storetest.BenchTransfer(b, s, storetest.SDK{
+		PutFile: func(ctx context.Context, path string) error {
+			f, err := os.Open(path)
 			if err != nil {
 				return err
 			}
 			defer f.Close()
 			_, err = baseline.UploadFile(ctx, f, &blockblob.UploadFileOptions{BlockSize: opts.BlockSize, Concurrency: uint16(opts.Concurrency)})
 			return err
-		})
-		measure(b, "sdk-get", size, func() error {
+		},
+		Get: func(ctx context.Context) (io.ReadCloser, error) {
 			resp, err := baseline.DownloadStream(ctx, nil)
 			if err != nil {
-				return err
+				return nil, err
 			}
-			defer resp.Body.Close()
-			return drain(resp.Body, size)
-		})
-		measure(b, "put", size, func() error { return s.Put(ctx, "stream", source(size)) })
-		measure(b, "get", size, func() error {
-			r, err := s.Get(ctx, "stream")
-			if err != nil {
-				return err
-			}
-			defer r.Close()
-			return drain(r, size)
-		})
-	}
-}
-
-// measure runs one phase and reports its throughput and how far the
-// process's peak resident memory rose above where it started.
-func measure(b *testing.B, name string, size int64, phase func() error) {
-	b.Helper()
-	runtime.GC()
-	debug.FreeOSMemory()
-	if err := memstat.ResetPeak(); err != nil {
-		b.Fatal(err)
-	}
-	before, err := memstat.RSS()
-	if err != nil {
-		b.Fatal(err)
-	}
-	start := time.Now()
-	if err := phase(); err != nil {
-		b.Fatalf("%s: %v", name, err)
-	}
-	elapsed := time.Since(start)
-	peak, err := memstat.PeakRSS()
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.ReportMetric(float64(size)/1e6/elapsed.Seconds(), name+"-MB/s")
-	b.ReportMetric(float64(peak-before)/(1<<20), name+"-peakRSS-MiB")
-}
-
-func benchSize(b *testing.B) int64 {
-	raw := os.Getenv("ETCDBR_BENCH_SIZE")
-	if raw == "" {
-		return 1 << 30
-	}
-	units := []struct {
-		suffix string
-		mult   int64
-	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"GB", 1e9}, {"MB", 1e6}, {"KB", 1e3}, {"B", 1}}
-	for _, u := range units {
-		if num, ok := strings.CutSuffix(raw, u.suffix); ok {
-			n, err := strconv.ParseInt(strings.TrimSpace(num), 10, 64)
-			if err != nil || n <= 0 {
-				break
-			}
-			return n * u.mult
-		}
-	}
-	n, err := strconv.ParseInt(raw, 10, 64)
-	if err != nil || n <= 0 {
-		b.Fatalf("ETCDBR_BENCH_SIZE=%q: want a size such as 1GiB, 256MiB or 1000000", raw)
-	}
-	return n
-}
-
-// source generates size pseudo-random (incompressible) bytes as they are read.
-func source(size int64) io.Reader {
-	return io.LimitReader(mathrand.NewChaCha8([32]byte{42}), size)
-}
-
-func writeSourceFile(b *testing.B, size int64) string {
-	path := filepath.Join(b.TempDir(), "source")
-	f, err := os.Create(path)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer f.Close()
-	if _, err := io.Copy(f, source(size)); err != nil {
-		b.Fatal(err)
-	}
-	return path
-}
-
-func drain(r io.Reader, size int64) error {
-	n, err := io.Copy(io.Discard, r)
-	if err == nil && n != size {
-		return io.ErrUnexpectedEOF
-	}
-	return err
+			return resp.Body, nil
+		},
+	})
 }
