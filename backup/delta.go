@@ -2,7 +2,6 @@ package backup
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -34,49 +33,25 @@ func WriteDelta(ctx context.Context, store providers.Store, enc Encryption, from
 	if enc.Encrypts() {
 		m.Encryption = "age"
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-
-	pr, pw := io.Pipe()
-	encoded := make(chan error, 1)
-	var stored *digestWriter
-	go func() {
-		err := func() error {
-			e, err := newEncoder(pw, enc)
-			if err != nil {
-				return err
-			}
-			stored = e.stored
-			dw, err := NewDeltaWriter(e)
-			if err != nil {
-				return err
-			}
-			if err := fill(dw); err != nil {
-				return fmt.Errorf("delta %d-%d: %w", from, to, err)
-			}
-			if dw.Events > 0 && (dw.First < from || dw.Last > to) {
-				return fmt.Errorf("delta %d-%d holds events of revisions %d-%d", from, to, dw.First, dw.Last)
-			}
-			m.Events = dw.Events
-			if err := dw.Close(); err != nil {
-				return err
-			}
-			return e.Close()
-		}()
-		encoded <- err
-		pw.CloseWithError(err)
-	}()
-	putErr := store.Put(ctx, m.Data, pr)
-	pr.CloseWithError(errUploadStopped)
-	cancel()
-	encErr := <-encoded
-	switch {
-	case encErr != nil && (putErr == nil || errors.Is(putErr, encErr)):
-		return Manifest{}, encErr
-	case putErr != nil:
-		return Manifest{}, fmt.Errorf("upload %s: %w", m.Data, putErr)
+	var dw *DeltaWriter
+	stored, err := streamObject(ctx, store, m.Data, enc, func(e io.Writer) error {
+		var err error
+		if dw, err = NewDeltaWriter(e); err != nil {
+			return err
+		}
+		if err := fill(dw); err != nil {
+			return fmt.Errorf("delta %d-%d: %w", from, to, err)
+		}
+		if dw.Events > 0 && (dw.First < from || dw.Last > to) {
+			return fmt.Errorf("delta %d-%d holds events of revisions %d-%d", from, to, dw.First, dw.Last)
+		}
+		m.Events = dw.Events
+		return dw.Close()
+	}, func() error { return nil })
+	if err != nil {
+		return Manifest{}, err
 	}
-	m.Size, m.SHA256 = stored.n, stored.sum()
+	m.Size, m.SHA256 = stored.n, stored.sha
 	m.Finished = time.Now().UTC()
 	if err := putManifest(context.WithoutCancel(ctx), store, m); err != nil {
 		return Manifest{}, fmt.Errorf("commit %s: %w", m.Name(), err)

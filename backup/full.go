@@ -40,52 +40,29 @@ func TakeFull(ctx context.Context, etcd Snapshotter, store providers.Store, enc 
 	}
 
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	defer cancel() // also stops the snapshot stream when the upload gives up
 	snap, err := etcd.Snapshot(ctx)
 	if err != nil {
 		return Manifest{}, fmt.Errorf("start etcd snapshot: %w", err)
 	}
 	defer snap.Close()
 
-	pr, pw := io.Pipe()
-	encoded := make(chan error, 1)
 	inspector := snapstream.NewInspector()
-	var stored *digestWriter
-	go func() {
-		e, err := newEncoder(pw, enc)
-		if err == nil {
-			stored = e.stored
-			err = copyFanOut(snap, 256<<10, 16, inspector, e)
-			if err != nil {
-				err = fmt.Errorf("etcd snapshot: %w", err)
-			}
-			if cerr := e.Close(); err == nil {
-				err = cerr
-			}
+	stored, err := streamObject(ctx, store, m.Data, enc, func(e io.Writer) error {
+		if err := copyFanOut(snap, 256<<10, 16, inspector, e); err != nil {
+			return fmt.Errorf("etcd snapshot: %w", err)
 		}
-		// The stream is checked before Put sees EOF, so a bad stream never
-		// becomes an object.
-		if err == nil {
-			var info snapstream.Info
-			info, err = inspector.Finish()
-			m.Revision, m.CompactRevision = info.Revision, info.CompactRevision
-			m.DBSize, m.DBSHA256 = info.DBSize, hex.EncodeToString(info.SHA256[:])
-		}
-		encoded <- err
-		pw.CloseWithError(err)
-	}()
-
-	putErr := store.Put(ctx, m.Data, pr)
-	pr.CloseWithError(errUploadStopped) // unblocks the encoder if Put gave up early
-	cancel()                            // and stops the snapshot stream
-	encErr := <-encoded
-	switch {
-	case encErr != nil && (putErr == nil || errors.Is(putErr, encErr)):
-		return Manifest{}, encErr // the stream failed, and the upload with it
-	case putErr != nil:
-		return Manifest{}, fmt.Errorf("upload %s: %w", m.Data, putErr)
+		return nil
+	}, func() error {
+		info, err := inspector.Finish()
+		m.Revision, m.CompactRevision = info.Revision, info.CompactRevision
+		m.DBSize, m.DBSHA256 = info.DBSize, hex.EncodeToString(info.SHA256[:])
+		return err
+	})
+	if err != nil {
+		return Manifest{}, err
 	}
-	m.Size, m.SHA256 = stored.n, stored.sum()
+	m.Size, m.SHA256 = stored.n, stored.sha
 	m.Finished = time.Now().UTC()
 	// Commit with a fresh context: the data is safely stored, and a manifest
 	// is one small write.
@@ -96,6 +73,54 @@ func TakeFull(ctx context.Context, etcd Snapshotter, store providers.Store, enc 
 }
 
 var errUploadStopped = errors.New("upload stopped")
+
+// digest is what the store holds of an object: its size and SHA-256.
+type digest struct {
+	n   int64
+	sha string
+}
+
+// streamObject uploads to key what produce writes, through the encoder
+// (zstd, then age when enc has recipients). check runs once the encoded
+// stream is complete but before the store sees its end, so a stream that
+// fails it never becomes an object.
+func streamObject(ctx context.Context, store providers.Store, key string, enc Encryption, produce func(io.Writer) error, check func() error) (digest, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	pr, pw := io.Pipe()
+	encoded := make(chan error, 1)
+	var stored *digestWriter
+	go func() {
+		err := func() error {
+			e, err := newEncoder(pw, enc)
+			if err != nil {
+				return err
+			}
+			stored = e.stored
+			if err := produce(e); err != nil {
+				e.Close()
+				return err
+			}
+			if err := e.Close(); err != nil {
+				return err
+			}
+			return check()
+		}()
+		encoded <- err
+		pw.CloseWithError(err)
+	}()
+	putErr := store.Put(ctx, key, pr)
+	pr.CloseWithError(errUploadStopped) // unblocks the encoder if Put gave up early
+	cancel()
+	encErr := <-encoded
+	switch {
+	case encErr != nil && (putErr == nil || errors.Is(putErr, encErr)):
+		return digest{}, encErr // the stream failed, and the upload with it
+	case putErr != nil:
+		return digest{}, fmt.Errorf("upload %s: %w", key, putErr)
+	}
+	return digest{stored.n, stored.sum()}, nil
+}
 
 func randomTag() (string, error) {
 	b := make([]byte, 4)
