@@ -52,10 +52,9 @@ func dump(t *testing.T, c *clientv3.Client, rev int64) (map[string]*mvccpb.KeyVa
 
 func restoreAndOpen(t *testing.T, store providers.Store, m Manifest, enc Encryption) *clientv3.Client {
 	t.Helper()
-	scratch := t.TempDir()
 	dataDir := filepath.Join(t.TempDir(), "restored")
 	member := Member{Name: "default", PeerURLs: []string{"http://" + freeAddr(t)}}
-	if err := RestoreFull(context.Background(), store, m, enc, member, scratch, dataDir, nil); err != nil {
+	if err := RestoreFull(context.Background(), store, m, enc, member, dataDir, nil); err != nil {
 		t.Fatalf("RestoreFull: %v", err)
 	}
 	_, c := startEtcd(t, dataDir)
@@ -169,7 +168,7 @@ func TestFullEncryptedRoundTrip(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dataDir := filepath.Join(t.TempDir(), "restored")
-			err := RestoreFull(context.Background(), store, m, tc.enc, Member{Name: "default", PeerURLs: []string{"http://127.0.0.1:2380"}}, t.TempDir(), dataDir, nil)
+			err := RestoreFull(context.Background(), store, m, tc.enc, Member{Name: "default", PeerURLs: []string{"http://127.0.0.1:2380"}}, dataDir, nil)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("RestoreFull = %v, want an error mentioning %q", err, tc.want)
 			}
@@ -218,7 +217,7 @@ func TestRestoreRejectsDamage(t *testing.T) {
 				t.Fatal(err)
 			}
 			dataDir := filepath.Join(t.TempDir(), "restored")
-			err := RestoreFull(context.Background(), store, m, Encryption{}, Member{Name: "default", PeerURLs: []string{"http://127.0.0.1:2380"}}, t.TempDir(), dataDir, nil)
+			err := RestoreFull(context.Background(), store, m, Encryption{}, Member{Name: "default", PeerURLs: []string{"http://127.0.0.1:2380"}}, dataDir, nil)
 			if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), m.Data) {
 				t.Fatalf("RestoreFull = %v, want ErrCorrupt naming %s", err, m.Data)
 			}

@@ -109,12 +109,7 @@ func replay(cache string, cfg config) (result, error) {
 		return result{}, err
 	}
 	start := time.Now()
-	scratch, err := os.MkdirTemp(cache, "scratch-")
-	if err != nil {
-		return result{}, err
-	}
-	defer os.RemoveAll(scratch)
-	if err := backup.RestoreFull(ctx, store, plan.Full, backup.Encryption{}, member, scratch, out, nil); err != nil {
+	if err := backup.RestoreFull(ctx, store, plan.Full, backup.Encryption{}, member, out, nil); err != nil {
 		return result{}, err
 	}
 	e, c, err := startEtcd(out)
