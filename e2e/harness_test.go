@@ -133,6 +133,9 @@ func startEnv(t *testing.T, env []string, args ...string) *proc {
 		p.cmd.Env = append(os.Environ(), env...)
 	}
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	// A descendant left behind by a failure must not keep Wait (and the
+	// test) waiting for its end of the output pipe.
+	p.cmd.WaitDelay = 5 * time.Second
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
