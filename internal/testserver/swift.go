@@ -103,29 +103,19 @@ func StartSwift(tb testing.TB) SwiftServer {
 // checkAuth asks the proxy for a token, which needs the proxy, memcached
 // and, for the account's first use, the account server.
 func (s SwiftServer) checkAuth() error {
-	req, err := http.NewRequest(http.MethodGet, s.AuthURL, nil)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("X-Auth-User", s.User)
-	req.Header.Set("X-Auth-Key", s.Key)
 	client := http.Client{Timeout: 5 * time.Second}
-	resp, err := client.Do(req)
+	token, err := s.token(&client)
 	if err != nil {
 		return err
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK || resp.Header.Get("X-Auth-Token") == "" {
-		return fmt.Errorf("auth answered %s", resp.Status)
 	}
 	// The account is created on its first write; a HEAD proves the
 	// account server is reachable through the ring.
-	req, err = http.NewRequest(http.MethodHead, s.StorageURL, nil)
+	req, err := http.NewRequest(http.MethodHead, s.StorageURL, nil)
 	if err != nil {
 		return err
 	}
-	req.Header.Set("X-Auth-Token", resp.Header.Get("X-Auth-Token"))
-	resp, err = client.Do(req)
+	req.Header.Set("X-Auth-Token", token)
+	resp, err := client.Do(req)
 	if err != nil {
 		return err
 	}
@@ -244,28 +234,40 @@ use = egg:swift#dlo
 use = egg:swift#versioned_writes
 `
 
-// CreateContainer creates a container as the admin user.
-func (s SwiftServer) CreateContainer(tb testing.TB, name string) {
-	tb.Helper()
-	client := http.Client{Timeout: 10 * time.Second}
+// token logs in as the admin user through tempauth.
+func (s SwiftServer) token(client *http.Client) (string, error) {
 	req, err := http.NewRequest(http.MethodGet, s.AuthURL, nil)
 	if err != nil {
-		tb.Fatal(err)
+		return "", err
 	}
 	req.Header.Set("X-Auth-User", s.User)
 	req.Header.Set("X-Auth-Key", s.Key)
 	resp, err := client.Do(req)
 	if err != nil {
-		tb.Fatal(err)
+		return "", err
 	}
 	resp.Body.Close()
 	token := resp.Header.Get("X-Auth-Token")
-	req, err = http.NewRequest(http.MethodPut, s.StorageURL+"/"+name, nil)
+	if resp.StatusCode != http.StatusOK || token == "" {
+		return "", fmt.Errorf("auth answered %s", resp.Status)
+	}
+	return token, nil
+}
+
+// CreateContainer creates a container as the admin user.
+func (s SwiftServer) CreateContainer(tb testing.TB, name string) {
+	tb.Helper()
+	client := http.Client{Timeout: 10 * time.Second}
+	token, err := s.token(&client)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	req, err := http.NewRequest(http.MethodPut, s.StorageURL+"/"+name, nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	req.Header.Set("X-Auth-Token", token)
-	resp, err = client.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		tb.Fatal(err)
 	}
