@@ -1,12 +1,10 @@
 package main
 
 import (
-	"fmt"
-	"strconv"
-	"strings"
 	"time"
 
 	"etcdbrctl/backup"
+	"etcdbrctl/internal/bytesize"
 	"etcdbrctl/providers"
 )
 
@@ -57,21 +55,7 @@ func (f backupFlags) scheduler(store providers.Store, enc backup.Encryption) (*b
 type byteSize int64
 
 func (b *byteSize) UnmarshalText(text []byte) error {
-	s := strings.TrimSpace(string(text))
-	mult := int64(1)
-	for _, u := range []struct {
-		suffix string
-		mult   int64
-	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1000}, {"MB", 1000 * 1000}, {"GB", 1000 * 1000 * 1000}, {"B", 1}} {
-		if strings.HasSuffix(s, u.suffix) {
-			s, mult = strings.TrimSpace(strings.TrimSuffix(s, u.suffix)), u.mult
-			break
-		}
-	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n < 0 || n > (1<<62)/mult {
-		return fmt.Errorf("%q is not a size in bytes (for example 67108864 or 64MiB)", string(text))
-	}
-	*b = byteSize(n * mult)
-	return nil
+	n, err := bytesize.Parse(string(text))
+	*b = byteSize(n)
+	return err
 }

@@ -31,6 +31,7 @@ import (
 	"go.uber.org/zap"
 
 	"etcdbrctl/backup"
+	"etcdbrctl/internal/bytesize"
 	"etcdbrctl/providers/file"
 )
 
@@ -59,9 +60,9 @@ func main() {
 		}
 		return
 	}
-	bytes, err := parseSize(*size)
+	bytes, err := bytesize.Parse(*size)
 	if err != nil {
-		log.Fatal(err)
+		log.Fatalf("-db-size: %v", err)
 	}
 	values, err := valuesFor(*data)
 	if err != nil {
@@ -70,23 +71,6 @@ func main() {
 	if err := compare(bytes, values, *rounds, *profile); err != nil {
 		log.Fatal(err)
 	}
-}
-
-func parseSize(s string) (int64, error) {
-	units := []struct {
-		suffix string
-		mult   int64
-	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"", 1}}
-	for _, u := range units {
-		if num, ok := strings.CutSuffix(s, u.suffix); ok {
-			n, err := strconv.ParseFloat(num, 64)
-			if err != nil {
-				return 0, fmt.Errorf("-db-size %q: %w", s, err)
-			}
-			return int64(n * float64(u.mult)), nil
-		}
-	}
-	return 0, fmt.Errorf("-db-size %q", s)
 }
 
 // compare fills an embedded etcd and runs every mode against it.

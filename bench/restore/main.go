@@ -22,7 +22,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
+
+	"etcdbrctl/internal/bytesize"
 )
 
 type config struct {
@@ -48,9 +49,9 @@ func main() {
 		profile  = flag.String("cpuprofile", "", "write a CPU profile of (a) to this file")
 	)
 	flag.Parse()
-	bytes, err := parseSize(*size)
+	bytes, err := bytesize.Parse(*size)
 	if err != nil {
-		log.Fatal(err)
+		log.Fatalf("-db-size: %v", err)
 	}
 	cfg := config{DBSize: bytes, Events: *events, BaselineEvents: *baseline, SegmentEvents: *segment, Fetchers: *fetchers, Seed: 1}
 	if cfg.BaselineEvents <= 0 || cfg.BaselineEvents > cfg.Events {
@@ -170,23 +171,6 @@ func verdict(ok bool) string {
 		return "met"
 	}
 	return "NOT met"
-}
-
-func parseSize(s string) (int64, error) {
-	units := []struct {
-		suffix string
-		mult   int64
-	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"", 1}}
-	for _, u := range units {
-		if num, ok := strings.CutSuffix(s, u.suffix); ok {
-			n, err := strconv.ParseFloat(num, 64)
-			if err != nil {
-				return 0, fmt.Errorf("-db-size %q: %w", s, err)
-			}
-			return int64(n * float64(u.mult)), nil
-		}
-	}
-	return 0, fmt.Errorf("-db-size %q", s)
 }
 
 func human(n int64) string {

@@ -8,11 +8,10 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
+	"etcdbrctl/internal/bytesize"
 	"etcdbrctl/internal/memstat"
 	"etcdbrctl/providers"
 )
@@ -103,23 +102,13 @@ func writeFile(b *testing.B, path string, size int64) {
 }
 
 func benchSize(b *testing.B) int64 {
-	raw := strings.TrimSpace(os.Getenv("ETCDBR_BENCH_SIZE"))
+	raw := os.Getenv("ETCDBR_BENCH_SIZE")
 	if raw == "" {
 		return 1 << 30
 	}
-	mult := int64(1)
-	for _, u := range []struct {
-		suffix string
-		mult   int64
-	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
-		if rest, ok := strings.CutSuffix(raw, u.suffix); ok {
-			raw, mult = strings.TrimSpace(rest), u.mult
-			break
-		}
+	n, err := bytesize.Parse(raw)
+	if err != nil || n == 0 {
+		b.Fatalf("ETCDBR_BENCH_SIZE: want a size such as 1GiB or 256MiB: %v", err)
 	}
-	n, err := strconv.ParseInt(raw, 10, 64)
-	if err != nil || n <= 0 {
-		b.Fatalf("ETCDBR_BENCH_SIZE=%q: want a size such as 1GiB, 256MiB or 1000000", os.Getenv("ETCDBR_BENCH_SIZE"))
-	}
-	return n * mult
+	return n
 }
