@@ -17,22 +17,11 @@ func WriteDelta(ctx context.Context, store providers.Store, enc Encryption, from
 	if from < 1 || to < from {
 		return Manifest{}, fmt.Errorf("delta revision range %d-%d is empty or backwards", from, to)
 	}
-	tag, err := randomTag()
+	m, err := newManifest(KindDelta, now, enc)
 	if err != nil {
 		return Manifest{}, err
 	}
-	m := Manifest{
-		Format:       FormatV1,
-		Kind:         KindDelta,
-		FromRevision: from,
-		Revision:     to,
-		Time:         now.UTC().Truncate(time.Millisecond),
-		Data:         dataKey(KindDelta, now, tag, enc.Encrypts()),
-		Compression:  "zstd",
-	}
-	if enc.Encrypts() {
-		m.Encryption = "age"
-	}
+	m.FromRevision, m.Revision = from, to
 	var dw *DeltaWriter
 	stored, err := streamObject(ctx, store, m.Data, enc, func(e io.Writer) error {
 		var err error

@@ -24,19 +24,9 @@ type Snapshotter interface {
 // or on disk beyond the codec's buffers. The revision recorded is read from
 // the snapshot's own pages as they pass.
 func TakeFull(ctx context.Context, etcd Snapshotter, store providers.Store, enc Encryption, now time.Time) (Manifest, error) {
-	tag, err := randomTag()
+	m, err := newManifest(KindFull, now, enc)
 	if err != nil {
 		return Manifest{}, err
-	}
-	m := Manifest{
-		Format:      FormatV1,
-		Kind:        KindFull,
-		Time:        now.UTC().Truncate(time.Millisecond),
-		Data:        dataKey(KindFull, now, tag, enc.Encrypts()),
-		Compression: "zstd",
-	}
-	if enc.Encrypts() {
-		m.Encryption = "age"
 	}
 
 	ctx, cancel := context.WithCancel(ctx)
@@ -120,6 +110,26 @@ func streamObject(ctx context.Context, store providers.Store, key string, enc En
 		return digest{}, fmt.Errorf("upload %s: %w", key, putErr)
 	}
 	return digest{stored.n, stored.sum()}, nil
+}
+
+// newManifest starts the manifest of a backup of kind begun at now: its
+// time, a fresh data key, and how the data is encoded.
+func newManifest(kind Kind, now time.Time, enc Encryption) (Manifest, error) {
+	tag, err := randomTag()
+	if err != nil {
+		return Manifest{}, err
+	}
+	m := Manifest{
+		Format:      FormatV1,
+		Kind:        kind,
+		Time:        now.UTC().Truncate(time.Millisecond),
+		Data:        dataKey(kind, now, tag, enc.Encrypts()),
+		Compression: "zstd",
+	}
+	if enc.Encrypts() {
+		m.Encryption = "age"
+	}
+	return m, nil
 }
 
 func randomTag() (string, error) {
