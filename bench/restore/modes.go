@@ -16,6 +16,8 @@ import (
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/server/v3/storage/backend"
+	"go.uber.org/zap"
 
 	"etcdbrctl/backup"
 	"etcdbrctl/internal/memstat"
@@ -24,14 +26,22 @@ import (
 
 var member = backup.Member{Name: "default", PeerURLs: []string{"http://127.0.0.1:2380"}}
 
-// runMode runs one measured mode and prints its result as JSON.
-func runMode(mode, cache string, cfg config, profile string) error {
+// runMode runs one measured mode and prints its result as JSON. With a
+// cgroup, the process first moves itself into it.
+func runMode(mode, cache, out, cgroup string, cfg config, profile string) error {
+	if cgroup != "" {
+		if err := (&memoryCgroup{dir: cgroup}).join(); err != nil {
+			return err
+		}
+	}
 	anon := sampleAnon()
 	var (
 		r   result
 		err error
 	)
 	switch mode {
+	case "open":
+		r, err = openOnly(cache)
 	case "a":
 		if profile != "" {
 			f, err := os.Create(profile)
@@ -40,7 +50,7 @@ func runMode(mode, cache string, cfg config, profile string) error {
 			}
 			pprof.StartCPUProfile(f)
 		}
-		r, err = ours(cache, cfg)
+		r, err = ours(cache, out, cfg)
 		pprof.StopCPUProfile()
 	case "b":
 		r, err = replay(cache, cfg)
@@ -57,19 +67,45 @@ func runMode(mode, cache string, cfg config, profile string) error {
 	return json.NewEncoder(os.Stdout).Encode(r)
 }
 
-// ours is (a): etcdbrctl's restore of the newest state.
-func ours(cache string, cfg config) (result, error) {
-	ctx := context.Background()
+// newestPlan opens the benchmark's store and plans a restore of its newest state.
+func newestPlan(ctx context.Context, cache string) (*file.Store, backup.Plan, error) {
 	store, err := file.New(storeDir(cache))
+	if err != nil {
+		return nil, backup.Plan{}, err
+	}
+	plan, err := backup.PlanRestore(ctx, store, backup.Target{})
+	return store, plan, err
+}
+
+// freshDir is cache/name, removed if a run before left it.
+func freshDir(cache, name string) (string, error) {
+	dir := filepath.Join(cache, name)
+	return dir, os.RemoveAll(dir)
+}
+
+// restoreFullOnly restores the newest full snapshot, without its deltas,
+// into dir with etcd's own restore code.
+func restoreFullOnly(ctx context.Context, cache, dir string) (*file.Store, backup.Plan, error) {
+	if err := os.RemoveAll(dir); err != nil {
+		return nil, backup.Plan{}, err
+	}
+	store, plan, err := newestPlan(ctx, cache)
+	if err != nil {
+		return nil, backup.Plan{}, err
+	}
+	err = backup.RestoreFull(ctx, store, plan.Full, backup.Encryption{}, member, dir, nil)
+	return store, plan, err
+}
+
+// ours is (a): etcdbrctl's restore of the newest state into cache/name.
+func ours(cache, name string, cfg config) (result, error) {
+	ctx := context.Background()
+	out, err := freshDir(cache, name)
 	if err != nil {
 		return result{}, err
 	}
-	out := filepath.Join(cache, "restored-a")
-	if err := os.RemoveAll(out); err != nil {
-		return result{}, err
-	}
 	start := time.Now()
-	plan, err := backup.PlanRestore(ctx, store, backup.Target{})
+	store, plan, err := newestPlan(ctx, cache)
 	if err != nil {
 		return result{}, err
 	}
@@ -90,26 +126,39 @@ func ours(cache string, cfg config) (result, error) {
 	}, nil
 }
 
+// openOnly measures the floor under any restore through etcd's packages:
+// etcd's backend opening the full snapshot's database and closing it
+// again. On Linux it maps the database with MAP_POPULATE, so all of it is
+// resident at once. The peak is taken from the open alone.
+func openOnly(cache string) (result, error) {
+	ctx := context.Background()
+	dir := filepath.Join(cache, "restored-full")
+	defer os.RemoveAll(dir)
+	_, plan, err := restoreFullOnly(ctx, cache, dir)
+	if err != nil {
+		return result{}, err
+	}
+	if err := memstat.ResetPeak(); err != nil {
+		return result{}, err
+	}
+	start := time.Now()
+	be := backend.NewDefaultBackend(zap.NewNop(), filepath.Join(dir, "member", "snap", "db"))
+	if err := be.Close(); err != nil {
+		return result{}, err
+	}
+	return result{Seconds: time.Since(start).Seconds(), Revision: plan.Full.Revision}, nil
+}
+
 // replay is (b): the full snapshot restored by etcd's own code, an etcd
 // server started on it, and the events replayed one client Txn per
 // revision, as tools that restore through the etcd API do.
 func replay(cache string, cfg config) (result, error) {
 	ctx := context.Background()
-	store, err := file.New(storeDir(cache))
-	if err != nil {
-		return result{}, err
-	}
 	out := filepath.Join(cache, "restored-b")
-	if err := os.RemoveAll(out); err != nil {
-		return result{}, err
-	}
 	defer os.RemoveAll(out)
-	plan, err := backup.PlanRestore(ctx, store, backup.Target{})
-	if err != nil {
-		return result{}, err
-	}
 	start := time.Now()
-	if err := backup.RestoreFull(ctx, store, plan.Full, backup.Encryption{}, member, out, nil); err != nil {
+	store, plan, err := restoreFullOnly(ctx, cache, out)
+	if err != nil {
 		return result{}, err
 	}
 	e, c, err := startEtcd(out)
