@@ -64,12 +64,15 @@ func (c *restoreCmd) Run(ctx context.Context, log *slog.Logger, stdout io.Writer
 	} else {
 		opts.Progress = backup.LogProgress(log, 10*time.Second)
 	}
-	staging, err := datadir.StagingDir(dir)
+	staging, err := datadir.Stage(dir)
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(staging)
-	built := filepath.Join(staging, "data")
+	defer staging.Close()
+	for _, left := range staging.Removed {
+		log.Warn("removed the leftover of a restore that did not finish", "dir", left)
+	}
+	built := filepath.Join(staging.Path, "data")
 	res, err := backup.Restore(ctx, store, plan, opts, built)
 	if err != nil {
 		return err

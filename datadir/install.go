@@ -8,26 +8,8 @@ import (
 	"path/filepath"
 )
 
-// StagingDir creates a fresh, empty directory beside dir, named
-// ".<base>.staging-<random>", for building a data directory that Install
-// then renames into place. Being beside dir keeps it on the same
-// filesystem, so the rename is atomic. The parent of dir is created if
-// missing.
-func StagingDir(dir string) (string, error) {
-	dir = filepath.Clean(dir)
-	parent := filepath.Dir(dir)
-	// etcd creates missing parents of its data directory with these bits.
-	if err := os.MkdirAll(parent, 0o700); err != nil {
-		return "", fmt.Errorf("datadir: staging directory: %w", err)
-	}
-	staged, err := os.MkdirTemp(parent, "."+filepath.Base(dir)+".staging-")
-	if err != nil {
-		return "", fmt.Errorf("datadir: staging directory: %w", err)
-	}
-	return staged, nil
-}
-
-// Install renames the directory staged to dir and makes the rename
+// Install renames the directory staged (a Staging's Path, or a directory
+// built inside it) to dir and makes the rename
 // durable. dir must not exist: Install never replaces a directory, so an
 // existing one has to be quarantined first.
 func Install(staged, dir string) error {

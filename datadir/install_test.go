@@ -10,38 +10,9 @@ import (
 	"testing"
 )
 
-func TestStagingDir(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "missing-parent", "data")
-	first, err := StagingDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	second, err := StagingDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if first == second {
-		t.Errorf("two staging directories share the name %s", first)
-	}
-	for _, staged := range []string{first, second} {
-		if filepath.Dir(staged) != filepath.Dir(dir) {
-			t.Errorf("%s is not beside %s", staged, dir)
-		}
-		if !strings.HasPrefix(filepath.Base(staged), ".data.staging-") {
-			t.Errorf("%s is not named .data.staging-*", staged)
-		}
-		if entries, err := os.ReadDir(staged); err != nil || len(entries) != 0 {
-			t.Errorf("%s: %d entries, %v; want an empty directory", staged, len(entries), err)
-		}
-	}
-}
-
 func TestInstall(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
-	staged, err := StagingDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	staged := stage(t, dir).Path
 	writeFile(t, filepath.Join(staged, "restored"), "bytes")
 	want := treeListing(t, staged)
 
@@ -72,14 +43,11 @@ func TestInstallRefusesExistingDir(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "data")
 			existing.create(t, dir)
 			before := treeListing(t, dir)
-			staged, err := StagingDir(dir)
-			if err != nil {
-				t.Fatal(err)
-			}
+			staged := stage(t, dir).Path
 			writeFile(t, filepath.Join(staged, "restored"), "new data")
 			stagedBefore := treeListing(t, staged)
 
-			err = Install(staged, dir)
+			err := Install(staged, dir)
 			if !errors.Is(err, fs.ErrExist) || !strings.Contains(err.Error(), "already exists") {
 				t.Fatalf("got %v, want an error saying %s already exists", err, dir)
 			}

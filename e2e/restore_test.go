@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -21,11 +22,7 @@ import (
 // bump, and with bad point-in-time flags.
 func TestRestoreToRevision(t *testing.T) {
 	ctx := context.Background()
-	storeDir := filepath.Join(t.TempDir(), "backups")
-	store, err := file.New(storeDir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	storeDir, store := fileStore(t)
 	e, c := etcdtest.Start(t, t.TempDir())
 	for i := range 10 {
 		if _, err := c.Put(ctx, fmt.Sprintf("k%d", i), "before"); err != nil {
@@ -118,4 +115,68 @@ func checkMember(t *testing.T, dir string, rev int64, kvs ...string) {
 			t.Fatalf("%s = %v, want %s", kvs[i], resp.Kvs, kvs[i+1])
 		}
 	}
+}
+
+// TestRestoreAfterKilledRestore: a restore killed with -9 leaves its
+// staging directory behind (and nothing under the data dir's name); the
+// next restore removes that leftover, says so, and restores.
+func TestRestoreAfterKilledRestore(t *testing.T) {
+	ctx := context.Background()
+	storeDir, store := fileStore(t)
+	e, c := etcdtest.Start(t, t.TempDir())
+	value := strings.Repeat("v", 100<<10)
+	for i := range 200 {
+		if _, err := c.Put(ctx, fmt.Sprintf("k%03d", i), value); err != nil {
+			t.Fatal(err)
+		}
+	}
+	full, err := backup.TakeFull(ctx, c, store, backup.Encryption{}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	etcdtest.Stop(e)
+
+	parent := t.TempDir()
+	dir := filepath.Join(parent, "restored")
+	p := start(t, "restore", "--store", storeDir, "--data-dir", dir)
+	downloading := filepath.Join(parent, ".restored.staging-*", ".data.restore-*", "snapshot.db")
+	for {
+		if m, _ := filepath.Glob(downloading); len(m) > 0 {
+			break
+		}
+		select {
+		case <-p.done:
+			t.Fatalf("restore ended (%v) before it could be killed mid-way:\n%s", p.waitErr, p.out.String())
+		case <-time.After(time.Millisecond):
+		}
+	}
+	p.kill9(t)
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Fatalf("the killed restore left %s (%v)", dir, err)
+	}
+	leftovers, _ := filepath.Glob(filepath.Join(parent, ".restored.staging-*"))
+	if len(leftovers) != 1 {
+		t.Fatalf("leftovers of the killed restore: %v, want one staging directory", leftovers)
+	}
+
+	code, out := runCLI(t, "restore", "--store", storeDir, "--data-dir", dir)
+	if code != 0 || !strings.Contains(out, "removed the leftover of a restore that did not finish") ||
+		!strings.Contains(out, leftovers[0]) {
+		t.Fatalf("restore after the kill: exit %d, want 0 and the leftover %s named\n%s", code, leftovers[0], out)
+	}
+	if left, _ := filepath.Glob(filepath.Join(parent, ".restored.*")); len(left) != 0 {
+		t.Errorf("left beside the data dir after the second restore: %v", left)
+	}
+	checkMember(t, dir, full.Revision, "k199", value)
+}
+
+// fileStore makes an empty file store in a temporary directory.
+func fileStore(t *testing.T) (string, *file.Store) {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "backups")
+	store, err := file.New(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir, store
 }

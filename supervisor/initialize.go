@@ -83,6 +83,7 @@ func (r Restorer) Initialize(ctx context.Context, dataDir string, mode datadir.M
 		res.Action = ActionKept
 		if !dryRun {
 			r.recordOwner(dataDir)
+			r.removeLeftovers(dataDir)
 		}
 		return res, nil
 	case datadir.InUse:

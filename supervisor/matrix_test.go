@@ -210,6 +210,11 @@ func TestCorruptionMatrix(t *testing.T) {
 				tc.prepare(t, dir)
 			}
 			before := treeListing(t, dir)
+			// What a restore killed earlier left beside the dir.
+			leftover := filepath.Join(filepath.Dir(dir), ".etcd.staging-1")
+			if err := os.MkdirAll(filepath.Join(leftover, "data"), 0o700); err != nil {
+				t.Fatal(err)
+			}
 			r := Restorer{Store: fx.store, Member: fx.member, Expect: fx.expect, Log: testLogger()}
 
 			for mode, want := range map[datadir.Mode]verdict{datadir.Sanity: tc.sanity, datadir.Full: tc.full} {
@@ -227,9 +232,16 @@ func TestCorruptionMatrix(t *testing.T) {
 				}
 			}
 
+			if _, err := os.Stat(leftover); err != nil {
+				t.Fatalf("a dry run removed the leftover staging dir: %v", err)
+			}
 			res, err := r.Initialize(ctx, dir, datadir.Full, false)
 			if res.Action != tc.outcome {
 				t.Fatalf("Initialize: action %s (%v), want %s", res.Action, err, tc.outcome)
+			}
+			// A refused dir is left alone, with what lies beside it.
+			if _, err := os.Stat(leftover); (err == nil) != (tc.outcome == refused) {
+				t.Errorf("leftover staging dir after %s: %v", tc.outcome, err)
 			}
 			quarantined, _ := filepath.Glob(dir + ".quarantine-*")
 			switch tc.outcome {

@@ -114,19 +114,19 @@ func (r Restorer) RestoreLatest(ctx context.Context, dir string) (Restored, erro
 
 func (r Restorer) restoreFrom(ctx context.Context, dir string, p backup.Plan) (Restored, error) {
 	m := p.Full
+	// Leftovers of restores that died go first, so they count as free space.
+	staging, err := datadir.Stage(dir)
+	if err != nil {
+		return Restored{}, err
+	}
+	defer staging.Close()
+	r.logRemoved(staging.Removed)
 	if err := checkSpace(dir, m); err != nil {
 		return Restored{}, err
 	}
 	r.Log.Info("restoring", "backup", m.Name(), "deltas", len(p.Deltas), "revision", p.Revision,
 		"stored_bytes", p.StoredBytes(), "dir", dir)
-
-	staging, err := datadir.StagingDir(dir)
-	if err != nil {
-		return Restored{}, err
-	}
-	// The staging directory holds only what this restore wrote.
-	defer os.RemoveAll(staging)
-	built := filepath.Join(staging, "data")
+	built := filepath.Join(staging.Path, "data")
 	opts := backup.RestoreOptions{Encryption: r.Encryption, Member: r.Member, Log: r.Zap,
 		Progress: backup.LogProgress(r.Log, 10*time.Second)}
 	if _, err := backup.Restore(ctx, r.Store, p, opts, built); err != nil {
@@ -166,6 +166,21 @@ func (r Restorer) restoreFrom(ctx context.Context, dir string, p backup.Plan) (R
 	}
 	r.Log.Info("restored", "dir", dir, "revision", m.Revision)
 	return res, nil
+}
+
+// removeLeftovers removes what restores of dir that died left beside it.
+func (r Restorer) removeLeftovers(dir string) {
+	removed, err := datadir.RemoveLeftoverStaging(dir)
+	r.logRemoved(removed)
+	if err != nil {
+		r.Log.Warn("cannot remove the leftovers of restores that did not finish", "dir", dir, "err", err)
+	}
+}
+
+func (r Restorer) logRemoved(removed []string) {
+	for _, left := range removed {
+		r.Log.Warn("removed the leftover of a restore that did not finish", "dir", left)
+	}
 }
 
 // recordOwner writes the owner marker of a data dir etcd accepted.
