@@ -28,6 +28,15 @@ type Staging struct {
 
 const stagingInfix = ".staging-"
 
+// errNoLocks: the filesystem does not support flock.
+var errNoLocks = errors.New("the filesystem has no file locks")
+
+// noLocks tells the errors of flock on a filesystem without it.
+func noLocks(err error) bool {
+	return errors.Is(err, unix.ENOTSUP) || errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.ENOLCK) ||
+		errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS)
+}
+
 // Stage removes the unlocked staging directories of earlier restores of
 // dir and creates a fresh, empty, locked one. The parent of dir is created
 // if missing. What a leftover held was only ever built from backups, never
@@ -50,15 +59,18 @@ func Stage(dir string) (*Staging, error) {
 		if err != nil {
 			return nil, fmt.Errorf("datadir: staging directory: %w", err)
 		}
-		lock, locked, err := lockDir(path)
-		if err != nil && !errors.Is(err, os.ErrNotExist) {
+		lock, err := lockDir(path)
+		switch {
+		case errors.Is(err, errNoLocks):
+			// The restore runs unlocked; its leftovers cannot be told
+			// from a live restore, so they are never removed.
+			return &Staging{Path: path, Removed: removed}, nil
+		case errors.Is(err, os.ErrNotExist):
+		case err != nil:
+			os.Remove(path)
 			return nil, err
-		}
-		if locked {
+		case lock != nil:
 			return &Staging{Path: path, Removed: removed, lock: lock}, nil
-		}
-		if lock != nil {
-			lock.Close()
 		}
 	}
 	return nil, fmt.Errorf("datadir: staging directory beside %s: another restore keeps removing it", dir)
@@ -68,6 +80,9 @@ func Stage(dir string) (*Staging, error) {
 // Install of it) and releases its lock.
 func (s *Staging) Close() error {
 	err := os.RemoveAll(s.Path)
+	if s.lock == nil {
+		return err
+	}
 	if cerr := s.lock.Close(); err == nil {
 		err = cerr
 	}
@@ -88,50 +103,51 @@ func RemoveLeftoverStaging(dir string) ([]string, error) {
 			continue
 		}
 		path := filepath.Join(parent, e.Name())
-		lock, locked, err := lockDir(path)
-		if errors.Is(err, os.ErrNotExist) {
-			continue
-		}
-		if err != nil {
+		lock, err := lockDir(path)
+		switch {
+		case errors.Is(err, os.ErrNotExist), err == nil && lock == nil:
+			continue // gone meanwhile, or a live restore's
+		case errors.Is(err, errNoLocks):
+			return removed, nil
+		case err != nil:
 			return removed, err
 		}
-		if locked {
-			err = os.RemoveAll(path)
-		}
+		err = os.RemoveAll(path)
 		lock.Close()
 		if err != nil {
 			return removed, fmt.Errorf("datadir: remove leftover staging directory: %w", err)
 		}
-		if locked {
-			removed = append(removed, path)
-		}
+		removed = append(removed, path)
 	}
 	return removed, nil
 }
 
 // lockDir takes an exclusive flock on the directory at path without
-// waiting. locked is false when another open file holds it, or when path
-// was replaced or removed after it was opened.
-func lockDir(path string) (f *os.File, locked bool, err error) {
-	f, err = os.Open(path)
+// waiting, and returns the open directory holding it; nil when another
+// open file holds it, or when path was replaced or removed meanwhile.
+func lockDir(path string) (*os.File, error) {
+	f, err := os.Open(path)
 	if err != nil {
-		return nil, false, fmt.Errorf("datadir: lock %s: %w", path, err)
+		return nil, fmt.Errorf("datadir: lock %s: %w", path, err)
 	}
 	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		if errors.Is(err, unix.EWOULDBLOCK) {
-			return f, false, nil
-		}
 		f.Close()
-		return nil, false, fmt.Errorf("datadir: lock %s: %w", path, err)
+		switch {
+		case errors.Is(err, unix.EWOULDBLOCK):
+			return nil, nil
+		case noLocks(err):
+			return nil, fmt.Errorf("datadir: lock %s: %w (%w)", path, errNoLocks, err)
+		}
+		return nil, fmt.Errorf("datadir: lock %s: %w", path, err)
 	}
 	opened, err := f.Stat()
 	if err != nil {
 		f.Close()
-		return nil, false, fmt.Errorf("datadir: lock %s: %w", path, err)
+		return nil, fmt.Errorf("datadir: lock %s: %w", path, err)
 	}
-	now, err := os.Lstat(path)
-	if err != nil || !os.SameFile(opened, now) {
-		return f, false, nil
+	if now, err := os.Lstat(path); err != nil || !os.SameFile(opened, now) {
+		f.Close()
+		return nil, nil
 	}
-	return f, true, nil
+	return f, nil
 }

@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // holdLockEnv makes the test binary a lock holder instead of running the
@@ -20,8 +22,8 @@ const holdLockEnv = "DATADIR_TEST_HOLD_STAGING_LOCK"
 
 func TestMain(m *testing.M) {
 	if path := os.Getenv(holdLockEnv); path != "" {
-		f, locked, err := lockDir(path)
-		if err != nil || !locked {
+		f, err := lockDir(path)
+		if err != nil || f == nil {
 			os.Stdout.WriteString("not locked\n")
 			os.Exit(1)
 		}
@@ -187,4 +189,24 @@ func put(t *testing.T, path, content string) {
 		t.Fatal(err)
 	}
 	writeFile(t, path, content)
+}
+
+func TestNoLocks(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want bool
+	}{
+		{unix.ENOTSUP, true},
+		{unix.ENOLCK, true},
+		{unix.EINVAL, true},
+		{unix.ENOSYS, true},
+		{&os.PathError{Op: "flock", Path: "x", Err: unix.EOPNOTSUPP}, true},
+		{unix.EWOULDBLOCK, false},
+		{unix.EBADF, false},
+		{unix.EINTR, false},
+	} {
+		if got := noLocks(tc.err); got != tc.want {
+			t.Errorf("noLocks(%v) = %v, want %v", tc.err, got, tc.want)
+		}
+	}
 }
